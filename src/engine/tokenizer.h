@@ -29,4 +29,10 @@ bool		ds_tokenizer_add_bos(const ds_tokenizer *t);
 bool		ds_tokenizer_piece(const ds_tokenizer *t, int32_t id, const char **bytes,
 							   size_t *len, bool *is_control);
 
+/* The tokenizer.ggml.pre value in use ("default" when the file names none). */
+const char *ds_tokenizer_pre_name(const ds_tokenizer *t);
+
+/* Id of the token whose text is exactly text[0..len) (as stored), or -1. */
+int32_t		ds_tokenizer_find(const ds_tokenizer *t, const char *text, size_t len);
+
 #endif							/* DS_TOKENIZER_H */
