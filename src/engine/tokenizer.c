@@ -46,7 +46,7 @@
 #define GT_BYTE		6
 
 /* Longest text accepted by ds_tokenize (bytes). */
-#define DS_TOK_MAX_TEXT ((size_t) 1 << 30)
+#define DS_TOK_MAX_TEXT ((size_t) 1 << 28)
 
 /* One merge: the pair (left, right) becomes result; lower rank first. */
 typedef struct merge_ent
@@ -278,17 +278,19 @@ build_kind(ds_tokenizer *t, const ds_gguf *g, char *err)
 	int			rc;
 
 	if (!ds_gguf_get_str(g, "tokenizer.ggml.model", &model))
-		return ds_error(err, DS_ERR_FORMAT, "the file has no tokenizer (tokenizer.ggml.model missing)");
+		return ds_error(err, DS_ERR_FORMAT, "tokenizer.ggml.model is missing or not a string");
 	if (model.len != 4 || memcmp(model.ptr, "gpt2", 4) != 0)
 		return ds_error(err, DS_ERR_UNSUPPORTED,
 						"tokenizer model '%.*s' is not supported (only byte-level BPE, 'gpt2')",
 						(int) (model.len > 32 ? 32 : model.len), model.ptr);
-	if (!ds_gguf_get_str(g, "tokenizer.ggml.pre", &pre))
+	if (ds_gguf_find_key(g, "tokenizer.ggml.pre") < 0)
 	{
 		/* no pre-tokenizer named: the references use their default one */
 		pre.ptr = "default";
 		pre.len = 7;
 	}
+	else if (!ds_gguf_get_str(g, "tokenizer.ggml.pre", &pre))
+		return ds_error(err, DS_ERR_FORMAT, "tokenizer.ggml.pre is not a string");
 	if ((rc = ds_pretok_create(pre.ptr, pre.len, &t->pre, &info, err)) != DS_OK)
 		return rc;
 	snprintf(t->pre_name, sizeof(t->pre_name), "%.*s", (int) pre.len, pre.ptr);
@@ -552,8 +554,12 @@ read_id(const ds_gguf *g, const char *key, int32_t n_vocab, int32_t *out, char *
 	int64_t		v;
 
 	*out = -1;
-	if (!ds_gguf_get_i64(g, key, &v) || v < 0 || v == 0xFFFFFFFF)
+	if (ds_gguf_find_key(g, key) < 0)
 		return DS_OK;
+	if (!ds_gguf_get_i64(g, key, &v))
+		return ds_error(err, DS_ERR_FORMAT, "%s is not an integer", key);
+	if (v < 0 || v == 0xFFFFFFFF)
+		return DS_OK;			/* "none" */
 	if (v >= n_vocab)
 		return ds_error(err, DS_ERR_FORMAT, "%s = %lld is outside the vocabulary (%d tokens)",
 						key, (long long) v, n_vocab);
@@ -580,8 +586,12 @@ build_special_ids(ds_tokenizer *t, const ds_gguf *g, char *err)
 	rc = rc ? rc : read_id(g, "tokenizer.ggml.fim_sep_token_id", t->n_vocab, &fim[2], err);
 	if (rc != DS_OK)
 		return rc;
-	if (ds_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b))
+	if (ds_gguf_find_key(g, "tokenizer.ggml.add_bos_token") >= 0)
+	{
+		if (!ds_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b))
+			return ds_error(err, DS_ERR_FORMAT, "tokenizer.ggml.add_bos_token is not a boolean");
 		t->add_bos = b;
+	}
 	if (t->add_bos && t->bos < 0)
 		return ds_error(err, DS_ERR_FORMAT, "add_bos_token is set but there is no bos_token_id");
 	for (int i = 0; i < 3; i++)
@@ -1150,6 +1160,44 @@ cut_special(const ds_tokenizer *t, const char *text, int32_t id, const frag_vec 
 	return ok;
 }
 
+/* Which bytes and which byte pairs occur in the text (a quick filter). */
+typedef struct text_filter
+{
+	uint64_t	bytes[4];
+	uint64_t	pairs[1024];
+} text_filter;
+
+/* Record the bytes and byte pairs of text. */
+static void
+filter_build(text_filter *f, const unsigned char *text, size_t len)
+{
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned	pair = i + 1 < len ? ((unsigned) text[i] << 8) | text[i + 1] : 0;
+
+		f->bytes[text[i] >> 6] |= 1ULL << (text[i] & 63);
+		if (i + 1 < len)
+			f->pairs[pair >> 6] |= 1ULL << (pair & 63);
+	}
+}
+
+/* False when s[0..n) certainly does not occur in the filtered text. */
+static bool
+filter_may_contain(const text_filter *f, const unsigned char *s, size_t n)
+{
+	if (!(f->bytes[s[0] >> 6] & (1ULL << (s[0] & 63))))
+		return false;
+	for (size_t i = 0; i + 1 < n && i < 16; i++)
+	{
+		unsigned	pair = ((unsigned) s[i] << 8) | s[i + 1];
+
+		if (!(f->pairs[pair >> 6] & (1ULL << (pair & 63))))
+			return false;
+	}
+	return true;
+}
+
 /* Split the input at special-token texts, longest text first. */
 static int
 split_specials(const ds_tokenizer *t, const char *text, size_t len, bool parse_special,
@@ -1157,7 +1205,15 @@ split_specials(const ds_tokenizer *t, const char *text, size_t len, bool parse_s
 {
 	frag_vec	other = {0};
 	bool		ok = len == 0 || frag_push(fv, -1, 0, len);
+	text_filter *filter = NULL;
 
+	if (len > 0 && t->n_special > 0)
+	{
+		if ((filter = malloc(sizeof(text_filter))) == NULL)
+			ok = false;
+		else
+			filter_build(filter, (const unsigned char *) text, len);
+	}
 	for (int32_t i = 0; i < t->n_special && ok && len > 0; i++)
 	{
 		int32_t		id = t->special[i];
@@ -1167,7 +1223,8 @@ split_specials(const ds_tokenizer *t, const char *text, size_t len, bool parse_s
 
 		if (!parse_special && (t->attr[id] & (TA_CONTROL | TA_UNKNOWN)))
 			continue;
-		if (memmem(text, len, s, sl) == NULL)
+		if (!filter_may_contain(filter, (const unsigned char *) s, sl) ||
+			memmem(text, len, s, sl) == NULL)
 			continue;
 		ok = cut_special(t, text, id, fv, &other);
 		tmp = *fv;
@@ -1175,6 +1232,7 @@ split_specials(const ds_tokenizer *t, const char *text, size_t len, bool parse_s
 		other = tmp;
 	}
 	free(other.v);
+	free(filter);
 	return ok ? DS_OK : ds_error(err, DS_ERR_NOMEM, "out of memory while tokenizing");
 }
 

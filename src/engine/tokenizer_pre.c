@@ -411,25 +411,16 @@ utf8_valid(const char *text, size_t len)
 	return true;
 }
 
-/*
- * Copy text with every invalid byte replaced by U+FFFD (EF BF BD).  map[j]
- * gets the original offset of sanitized byte j (map[out_len] = len).
- */
+/* Copy text with every invalid byte replaced by U+FFFD (EF BF BD). */
 static int
-utf8_sanitize(const char *text, size_t len, char **out, size_t **map, size_t *out_len,
-			  char *err)
+utf8_sanitize(const char *text, size_t len, char **out, size_t *out_len, char *err)
 {
 	char	   *s = malloc(len * 3 + 1);
-	size_t	   *m = malloc((len * 3 + 1) * sizeof(size_t));
 	size_t		i = 0,
 				o = 0;
 
-	if (s == NULL || m == NULL)
-	{
-		free(s);
-		free(m);
+	if (s == NULL)
 		return ds_error(err, DS_ERR_NOMEM, "out of memory in the pre-tokenizer");
-	}
 	while (i < len)
 	{
 		int			l = utf8_valid_len((const unsigned char *) text + i, len - i);
@@ -437,20 +428,15 @@ utf8_sanitize(const char *text, size_t len, char **out, size_t **map, size_t *ou
 		if (l == 0)
 		{
 			memcpy(s + o, "\xEF\xBF\xBD", 3);
-			m[o] = m[o + 1] = m[o + 2] = i;
 			o += 3;
 			i += 1;
 			continue;
 		}
-		for (int k = 0; k < l; k++)
-			m[o + k] = i + k;
 		memcpy(s + o, text + i, l);
 		o += l;
 		i += l;
 	}
-	m[o] = len;
 	*out = s;
-	*map = m;
 	*out_len = o;
 	return DS_OK;
 }
@@ -536,18 +522,31 @@ split_valid(const ds_pretok *p, const char *text, size_t len, span_vec *cur, cha
 	return rc;
 }
 
-/* Map spans over sanitized text back to the original bytes. */
+/*
+ * Map spans over the sanitized copy back to the original bytes.  The spans
+ * cover the copy in order, so one walk over both texts does it: a valid
+ * character has the same bytes in both, an invalid byte became 3.
+ */
 static void
-unmap_spans(span_vec *sv, const size_t *map)
+unmap_spans(span_vec *sv, const char *text, size_t len)
 {
-	for (size_t i = 0; i < sv->n; i++)
-	{
-		size_t		a = map[sv->v[i].start];
-		size_t		b = map[sv->v[i].start + sv->v[i].len];
+	size_t		i = 0,
+				o = 0;
 
-		/* map[] of the byte just past a U+FFFD is the next original byte */
-		sv->v[i].start = a;
-		sv->v[i].len = b - a;
+	for (size_t k = 0; k < sv->n; k++)
+	{
+		size_t		end = sv->v[k].start + sv->v[k].len;
+		size_t		start = i;
+
+		while (o < end && i < len)
+		{
+			int			l = utf8_valid_len((const unsigned char *) text + i, len - i);
+
+			o += l ? l : 3;
+			i += l ? l : 1;
+		}
+		sv->v[k].start = start;
+		sv->v[k].len = i - start;
 	}
 }
 
@@ -558,7 +557,6 @@ ds_pretok_split(const ds_pretok *p, const char *text, size_t len, ds_span **span
 {
 	span_vec	sv = {0};
 	char	   *clean = NULL;
-	size_t	   *map = NULL;
 	size_t		clean_len = 0;
 	int			rc;
 
@@ -570,13 +568,12 @@ ds_pretok_split(const ds_pretok *p, const char *text, size_t len, ds_span **span
 		rc = split_valid(p, text, len, &sv, err);
 	else
 	{
-		rc = utf8_sanitize(text, len, &clean, &map, &clean_len, err);
+		rc = utf8_sanitize(text, len, &clean, &clean_len, err);
 		if (rc == DS_OK)
 			rc = split_valid(p, clean, clean_len, &sv, err);
 		if (rc == DS_OK)
-			unmap_spans(&sv, map);
+			unmap_spans(&sv, text, len);
 		free(clean);
-		free(map);
 	}
 	if (rc != DS_OK)
 	{

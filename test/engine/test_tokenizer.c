@@ -318,6 +318,7 @@ typedef struct vspec
 	int64_t		bos;
 	int			add_bos;		/* -1: no key */
 	bool		tokens_scalar;	/* write tokenizer.ggml.tokens as a UINT32 */
+	bool		pre_scalar;		/* write tokenizer.ggml.pre as a UINT32 */
 } vspec;
 
 /* A growing byte buffer. */
@@ -387,8 +388,14 @@ write_spec(wbuf *b, const vspec *v)
 
 	if (v->model && ++n_kv)
 		wkv_str(b, "tokenizer.ggml.model", v->model);
-	if (v->pre && ++n_kv)
+	if (v->pre && !v->pre_scalar && ++n_kv)
 		wkv_str(b, "tokenizer.ggml.pre", v->pre);
+	if (v->pre_scalar && ++n_kv)
+	{
+		wstr(b, "tokenizer.ggml.pre");
+		wint(b, DS_GGUF_UINT32, 4);
+		wint(b, 2, 4);
+	}
 	n_kv++;
 	if (v->tokens_scalar)
 	{
@@ -548,6 +555,7 @@ test_hostile(void)
 	VARIANT(v.n_merges = -1, DS_ERR_FORMAT, "no merges");
 	VARIANT(v.tokens_scalar = true, DS_ERR_FORMAT, "tokens not an array");
 	VARIANT((v.bos = -1, v.add_bos = 1), DS_ERR_FORMAT, "add_bos without BOS");
+	VARIANT(v.pre_scalar = true, DS_ERR_FORMAT, "pre-tokenizer name not a string");
 	memset(long_merge, 'a', sizeof(long_merge) - 1);
 	long_merge[3] = ' ';
 	VARIANT(v.merges[1] = long_merge, DS_ERR_FORMAT, "merge longer than any two tokens");
