@@ -698,6 +698,7 @@ test_smollm2(const char *shared)
 	vocab_close(&v);
 }
 
+/* Run every part; exit 0, 1, or 77 without the fixtures. */
 int
 main(void)
 {
