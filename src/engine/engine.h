@@ -61,6 +61,9 @@ typedef struct ds_engine_config
 	int			n_ctx;			/* tokens per sequence (prompt + output);
 								 * 0 = min(n_ctx_train, 4096) */
 	int			prefill_chunk;	/* prompt tokens per sequence per step; 0 = 512 */
+	const char *kv_type;		/* KV cache storage: "f16" (default) or "f32" */
+	bool		exact;			/* F32 math on exactly dequantized weights
+								 * (the numerical reference; slow) */
 } ds_engine_config;
 
 /* Sampling and stopping for one sequence. */
