@@ -91,8 +91,10 @@ typedef struct mm_job
 	bool		swiglu;			/* parts: gate, up; gate = silu(gate) * up */
 	int64_t		chunk;			/* rows per work item */
 	int64_t		total;			/* rows of all parts (one part for swiglu) */
-	atomic_llong next;			/* next unclaimed row */
 	bool		need[DS_ACT_KINDS];
+	/* next unclaimed row, alone on its cache line */
+	_Alignas(64) atomic_llong next;
+	char		pad[64 - sizeof(atomic_llong)];
 } mm_job;
 
 /* ---------------------------------------------------------------------------
@@ -184,24 +186,29 @@ mm_task(void *arg, int ith, int nth)
 	}
 }
 
-/* Worker body: quantize this thread's share of the input rows. */
+/* Worker body: claim input rows and quantize them into every needed form. */
 static void
 quantize_task(void *arg, int ith, int nth)
 {
 	mm_job	   *j = arg;
 	int64_t		cols = j->parts[0].w->cols;
-	int			r0 = (int) ((int64_t) j->n_act * ith / nth);
-	int			r1 = (int) ((int64_t) j->n_act * (ith + 1) / nth);
 
-	for (int kind = DS_ACT_Q8; kind < DS_ACT_KINDS; kind++)
+	(void) ith;
+	(void) nth;
+	for (;;)
 	{
-		size_t		stride = ds_act_row_bytes(kind, cols);
+		int			r = (int) atomic_fetch_add(&j->next, 1);
 
-		if (!j->need[kind])
-			continue;
-		for (int r = r0; r < r1; r++)
-			ds_quantize_act_row(kind, j->in + (size_t) r * cols, j->b->act[kind] + r * stride,
-								cols);
+		if (r >= j->n_act)
+			break;
+		for (int kind = DS_ACT_Q8; kind < DS_ACT_KINDS; kind++)
+		{
+			size_t		stride = ds_act_row_bytes(kind, cols);
+
+			if (j->need[kind])
+				ds_quantize_act_row(kind, j->in + (size_t) r * cols,
+									j->b->act[kind] + r * stride, cols);
+		}
 	}
 }
 
@@ -222,9 +229,18 @@ run_matmul(cpu_backend *b, mm_job *j)
 		any |= kind != DS_ACT_F32;
 	}
 	if (any && !b->cfg.exact)
-		ds_pool_run(b->pool, quantize_task, j);
+	{
+		atomic_init(&j->next, 0);
+		if (j->n_act == 1)
+			quantize_task(j, 0, 1);
+		else
+			ds_pool_run(b->pool, quantize_task, j);
+	}
 	j->total = j->swiglu ? j->parts[0].w->rows : part_start(j, j->n_parts);
-	j->chunk = j->total / ((int64_t) nth * 8);
+	/* few large chunks for a few rows (decode), many small ones for prefill */
+	j->chunk = j->total / ((int64_t) nth * 4);
+	if (j->chunk > 4096 / j->n_act)
+		j->chunk = 4096 / j->n_act;
 	j->chunk = j->chunk < 16 ? 16 : (j->chunk + 15) / 16 * 16;
 	atomic_init(&j->next, 0);
 	ds_pool_run(b->pool, mm_task, j);
@@ -337,7 +353,8 @@ typedef struct att_job
 	const ds_batch_seq *seqs;
 	int			il;
 	int			n_items;		/* tokens x heads */
-	atomic_int	next;
+	_Alignas(64) atomic_int next;
+	char		pad[64 - sizeof(atomic_int)];
 } att_job;
 
 /* Causal attention of token t, head h over its sequence's cached positions. */

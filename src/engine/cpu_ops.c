@@ -37,7 +37,7 @@ quantize_q8a_block(const float *x, ds_block_q8a *y)
 	int			sum = 0;
 
 	for (int j = 0; j < 32; j++)
-		amax = fmaxf(amax, fabsf(x[j]));
+		amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
 	d = amax / 127.0f;
 	id = amax != 0.0f ? 127.0f / amax : 0.0f;
 	for (int j = 0; j < 32; j++)
@@ -60,7 +60,7 @@ quantize_q8k_block(const float *x, ds_block_q8k *y)
 	float		iscale;
 
 	for (int j = 0; j < 256; j++)
-		amax = fmaxf(amax, fabsf(x[j]));
+		amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
 	iscale = amax != 0.0f ? 127.0f / amax : 0.0f;
 	for (int j = 0; j < 256; j++)
 	{

@@ -108,10 +108,11 @@ SIMD_AI void
 SIMD_NAME(signed_blocks) (int type, int64_t nb, const void *vw, const void *va, size_t as,
 						  float *out, size_t os, const int R)
 {
-	__m256		acc[DS_DOT_MAX_ROWS];
+	__m256		acc[2][DS_DOT_MAX_ROWS];	/* even and odd blocks: two chains */
 
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		acc[r] = _mm256_setzero_ps();
+		acc[0][r] = acc[1][r] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < nb; b++)
 	{
 		__m256i		q;
@@ -139,16 +140,19 @@ SIMD_NAME(signed_blocks) (int type, int64_t nb, const void *vw, const void *va, 
 			q = _mm256_loadu_si256((const __m256i *) w->qs);
 			dw = _cvtsh_ss(w->d);
 		}
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 		{
 			const ds_block_q8a *a = Q8A(va, as, r, b);
 			__m256i		p = SIMD_NAME(dot_ss) (q, _mm256_loadu_si256((const __m256i *) a->qs));
 
-			acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d), acc[r]);
+			acc[b & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d),
+											acc[b & 1][r]);
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		out[r * os] = SIMD_NAME(hsum) (acc[r]);
+		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc[0][r], acc[1][r]));
 }
 
 /* Unsigned 32-value blocks with a minimum (Q4_1, Q5_1) against q8a rows. */
@@ -156,12 +160,13 @@ SIMD_AI void
 SIMD_NAME(min_blocks) (int type, int64_t nb, const void *vw, const void *va, size_t as,
 					   float *out, size_t os, const int R)
 {
-	__m256		acc[DS_DOT_MAX_ROWS];
+	__m256		acc[2][DS_DOT_MAX_ROWS];	/* even and odd blocks: two chains */
 	float		summ[DS_DOT_MAX_ROWS];
 
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 	{
-		acc[r] = _mm256_setzero_ps();
+		acc[0][r] = acc[1][r] = _mm256_setzero_ps();
 		summ[r] = 0.0f;
 	}
 	for (int64_t b = 0; b < nb; b++)
@@ -186,17 +191,20 @@ SIMD_NAME(min_blocks) (int type, int64_t nb, const void *vw, const void *va, siz
 			dw = _cvtsh_ss(w->d);
 			mw = _cvtsh_ss(w->m);
 		}
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 		{
 			const ds_block_q8a *a = Q8A(va, as, r, b);
 			__m256i		p = SIMD_NAME(dot_us) (q, _mm256_loadu_si256((const __m256i *) a->qs));
 
-			acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d), acc[r]);
+			acc[b & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d),
+											acc[b & 1][r]);
 			summ[r] += mw * a->s;
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		out[r * os] = SIMD_NAME(hsum) (acc[r]) + summ[r];
+		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc[0][r], acc[1][r])) + summ[r];
 }
 
 static SIMD_FN void
@@ -256,6 +264,7 @@ SIMD_NAME(k4_blocks) (int type, int64_t nb, const void *vw, const void *va, size
 	float		summ[DS_DOT_MAX_ROWS];
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
 
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 	{
 		acc[r] = _mm256_setzero_ps();
@@ -277,6 +286,7 @@ SIMD_NAME(k4_blocks) (int type, int64_t nb, const void *vw, const void *va, size
 		SIMD_NAME(k4_scales) (scales, sc, m);
 		if (type == DS_TYPE_Q5_K)
 			qh = _mm256_loadu_si256((const __m256i *) w5->qh);
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 		{
 			const ds_block_q8k *a = Q8K(va, as, r, b);
@@ -287,6 +297,7 @@ SIMD_NAME(k4_blocks) (int type, int64_t nb, const void *vw, const void *va, size
 			summ[r] += dmin * a->d * (float) mins;
 			isum[r] = _mm256_setzero_si256();
 		}
+		_Pragma("GCC unroll 4")
 		for (int g = 0; g < 4; g++)
 		{
 			__m256i		qv = _mm256_loadu_si256((const __m256i *) (qs + 32 * g));
@@ -304,6 +315,7 @@ SIMD_NAME(k4_blocks) (int type, int64_t nb, const void *vw, const void *va, size
 				hi = _mm256_or_si256(hi, _mm256_and_si256(
 						_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), x10));
 			}
+			_Pragma("GCC unroll 4")
 			for (int r = 0; r < R; r++)
 			{
 				const ds_block_q8k *a = Q8K(va, as, r, b);
@@ -316,10 +328,12 @@ SIMD_NAME(k4_blocks) (int type, int64_t nb, const void *vw, const void *va, size
 				isum[r] = _mm256_add_epi32(isum[r], _mm256_add_epi32(plo, phi));
 			}
 		}
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 			acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]),
 									 _mm256_set1_ps(d * Q8K(va, as, r, b)->d), acc[r]);
 	}
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 		out[r * os] = SIMD_NAME(hsum) (acc[r]) - summ[r];
 }
@@ -347,6 +361,7 @@ SIMD_NAME(q6_k_blocks) (int64_t nb, const ds_block_q6_k *w, const void *va, size
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
 	const __m256i m3 = _mm256_set1_epi8(3);
 
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 		acc[r] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < nb; b++)
@@ -355,6 +370,7 @@ SIMD_NAME(q6_k_blocks) (int64_t nb, const ds_block_q6_k *w, const void *va, size
 		float		d = _cvtsh_ss(w[b].d);
 		__m256i		isum[DS_DOT_MAX_ROWS];
 
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 		{
 			const ds_block_q8k *a = Q8K(va, as, r, b);
@@ -365,6 +381,7 @@ SIMD_NAME(q6_k_blocks) (int64_t nb, const ds_block_q6_k *w, const void *va, size
 			/* the -32 of every value, put in lane 0 */
 			isum[r] = _mm256_setr_epi32(-32 * off, 0, 0, 0, 0, 0, 0, 0);
 		}
+		_Pragma("GCC unroll 2")
 		for (int half = 0; half < 2; half++)
 		{
 			const uint8_t *ql = w[b].ql + 64 * half;
@@ -382,20 +399,24 @@ SIMD_NAME(q6_k_blocks) (int64_t nb, const ds_block_q6_k *w, const void *va, size
 								   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
 			v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
 								   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+			_Pragma("GCC unroll 4")
 			for (int r = 0; r < R; r++)
 			{
 				const int8_t *aq = Q8K(va, as, r, b)->qs + 128 * half;
 
+				_Pragma("GCC unroll 4")
 				for (int k = 0; k < 4; k++)
 					isum[r] = _mm256_add_epi32(isum[r], SIMD_NAME(dot_us_scaled) (v[k],
 							_mm256_loadu_si256((const __m256i *) (aq + 32 * k)),
 							s8[2 * k], s8[2 * k + 1]));
 			}
 		}
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 			acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]),
 									 _mm256_set1_ps(d * Q8K(va, as, r, b)->d), acc[r]);
 	}
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 		out[r * os] = SIMD_NAME(hsum) (acc[r]);
 }
@@ -439,6 +460,7 @@ SIMD_NAME(float_rows) (int type, int64_t n, const void *w, const void *va, size_
 				a1[DS_DOT_MAX_ROWS];
 	int64_t		i = 0;
 
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 		a0[r] = a1[r] = _mm256_setzero_ps();
 	for (; i + 16 <= n; i += 16)
@@ -446,6 +468,7 @@ SIMD_NAME(float_rows) (int type, int64_t n, const void *w, const void *va, size_
 		__m256		w0 = SIMD_NAME(load8) (type, w, i);
 		__m256		w1 = SIMD_NAME(load8) (type, w, i + 8);
 
+		_Pragma("GCC unroll 4")
 		for (int r = 0; r < R; r++)
 		{
 			const float *x = (const float *) ((const char *) va + (size_t) r * as);
@@ -454,6 +477,7 @@ SIMD_NAME(float_rows) (int type, int64_t n, const void *w, const void *va, size_
 			a1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1[r]);
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 	{
 		const float *x = (const float *) ((const char *) va + (size_t) r * as);

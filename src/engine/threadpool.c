@@ -1,12 +1,21 @@
 /*
  * threadpool.c -- fixed pool of compute threads: spin, then sleep.
  *
- * A job is published by bumping `gen`; workers that see the new generation
- * run their share and decrement `pending`.  A worker that has spun for a
- * while without a new job registers in `sleeping` and waits on the condition
- * variable; the publisher broadcasts only when someone sleeps.  Both sides
- * use sequentially consistent atomics, so either the publisher sees the
- * sleeper or the sleeper sees the new generation.
+ * A job is published by bumping `gen`.  Workers that notice it in time join
+ * it; the caller runs its own share, then closes the job and waits only for
+ * the workers that joined.  Jobs hand out their work dynamically (threads
+ * claim chunks from a shared counter), so a worker that is descheduled or
+ * late simply does not join and the others do its part: on a busy machine
+ * the pool degrades to fewer threads instead of waiting on a sleeping one.
+ *
+ * `state` packs the job's generation (high 32 bits), a closed flag and the
+ * number of workers inside the job, so a late worker can never join a job
+ * that has been closed or replaced.
+ *
+ * A worker that has spun for a while without a new job registers in
+ * `sleeping` and waits on the condition variable; the publisher broadcasts
+ * only when someone sleeps.  Sequentially consistent atomics on both sides
+ * mean either the publisher sees the sleeper or the sleeper sees the job.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +23,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +31,12 @@
 #include "status.h"
 #include "threadpool.h"
 
-/* Spin iterations before a worker sleeps (a pause is ~40-140 cycles). */
+/* Spin iterations before a worker sleeps / before a waiter yields. */
 #define SPIN_BEFORE_SLEEP 20000
+#define SPIN_BEFORE_YIELD 2000
+
+#define JOB_CLOSED ((uint64_t) 1 << 31)
+#define JOB_COUNT ((uint64_t) JOB_CLOSED - 1)
 
 struct ds_pool
 {
@@ -32,7 +46,7 @@ struct ds_pool
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	atomic_uint gen;			/* job generation */
-	atomic_int	pending;		/* workers still inside the current job */
+	atomic_uint_least64_t state;	/* gen << 32 | closed | workers inside */
 	atomic_int	sleeping;		/* workers blocked on cv */
 	atomic_bool stop;
 	ds_task_fn	fn;
@@ -75,7 +89,19 @@ wait_for_job(ds_pool *p, unsigned seen)
 	return !atomic_load(&p->stop);
 }
 
-/* Worker loop: run each published job once. */
+/* Enter job g if it is still open. */
+static bool
+join_job(ds_pool *p, unsigned g)
+{
+	uint64_t	s = atomic_load(&p->state);
+
+	while ((unsigned) (s >> 32) == g && !(s & JOB_CLOSED))
+		if (atomic_compare_exchange_weak(&p->state, &s, s + 1))
+			return true;
+	return false;
+}
+
+/* Worker loop: join each published job that is still open. */
 static void *
 worker_main(void *varg)
 {
@@ -90,12 +116,13 @@ worker_main(void *varg)
 		if (!wait_for_job(p, seen))
 			break;
 		seen = atomic_load(&p->gen);
+		if (!join_job(p, seen))
+			continue;
 		p->fn(p->arg, ith, p->n);
-		atomic_fetch_sub(&p->pending, 1);
+		atomic_fetch_sub(&p->state, 1);
 	}
 	return NULL;
 }
-
 /* Start worker i with every signal blocked. */
 static int
 start_worker(ds_pool *p, int ith, char *err)
@@ -143,7 +170,7 @@ ds_pool_create(int n_threads, ds_pool **out, char *err)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	atomic_init(&p->gen, 0);
-	atomic_init(&p->pending, 0);
+	atomic_init(&p->state, 0);
 	atomic_init(&p->sleeping, 0);
 	atomic_init(&p->stop, false);
 	for (int i = 1; i < n_threads && rc == DS_OK; i++)
@@ -182,10 +209,11 @@ ds_pool_size(const ds_pool *p)
 	return p->n;
 }
 
-/* Publish a job, run share 0 here, wait for the others. */
+/* Publish a job, run a share here, close it and wait for those who joined. */
 void
 ds_pool_run(ds_pool *p, ds_task_fn fn, void *arg)
 {
+	unsigned	g;
 	long		spins = 0;
 
 	if (p->n == 1)
@@ -195,8 +223,9 @@ ds_pool_run(ds_pool *p, ds_task_fn fn, void *arg)
 	}
 	p->fn = fn;
 	p->arg = arg;
-	atomic_store(&p->pending, p->n - 1);
-	atomic_fetch_add(&p->gen, 1);
+	g = atomic_load(&p->gen) + 1;
+	atomic_store(&p->state, (uint64_t) g << 32);
+	atomic_store(&p->gen, g);
 	if (atomic_load(&p->sleeping) > 0)
 	{
 		pthread_mutex_lock(&p->mu);
@@ -204,9 +233,10 @@ ds_pool_run(ds_pool *p, ds_task_fn fn, void *arg)
 		pthread_mutex_unlock(&p->mu);
 	}
 	fn(arg, 0, p->n);
-	while (atomic_load(&p->pending) > 0)
+	atomic_fetch_or(&p->state, JOB_CLOSED);
+	while ((atomic_load(&p->state) & JOB_COUNT) != 0)
 	{
-		if (++spins > SPIN_BEFORE_SLEEP)
+		if (++spins > SPIN_BEFORE_YIELD)
 			sched_yield();
 		else
 			cpu_relax();
