@@ -494,8 +494,7 @@ cmd_bench(const options *o)
 			 : decode_prompt + o->tokens) + 1;
 	if (n_ctx > m->hp.n_ctx_train)
 		die(1, "a context of %d tokens exceeds the model's %d", n_ctx, m->hp.n_ctx_train);
-	c = backend_config(o, m, o->batch, o->prompt_tokens > o->batch ? o->prompt_tokens : o->batch,
-					   n_ctx);
+	c = backend_config(o, m, o->batch, o->prompt_tokens + decode_prompt + o->batch, n_ctx);
 	c.kv_f16 = o->kv == NULL || strcmp(o->kv, "f16") == 0;
 	per_seq = c.n_blocks / o->batch;
 	ids = malloc(sizeof(int32_t) * (size_t) o->prompt_tokens);
