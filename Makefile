@@ -5,6 +5,7 @@
 #   make cli                    ./deepseek-cli, the engine without PostgreSQL
 #   make test                   every test suite (installs what it needs)
 #   make demo                   throwaway cluster + a short tour
+#   make demo-stop              stop the demo cluster and remove it
 #   make bench                  CPU benchmark of the default model
 
 EXTENSION = deepseek
@@ -25,6 +26,9 @@ PG_CPPFLAGS += -Isrc -Isrc/engine -DDS_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS += -std=gnu11 -Wall -Wno-declaration-after-statement
 
 EXTRA_CLEAN = build deepseek-cli
+
+# PGXS tracks no header dependencies: rebuild every object when one changes.
+$(OBJS): $(wildcard src/*.h src/engine/*.h)
 
 # PGXS wants LLVM bitcode for every object when the server was built with
 # LLVM; our objects include code it has no rule for.
@@ -48,7 +52,7 @@ build/cli/%.o: src/%.c $(wildcard src/engine/*.h)
 deepseek-cli: $(CLI_OBJS)
 	$(CC) $(ENGINE_CFLAGS) -o $@ $^ $(ENGINE_LIBS)
 
-.PHONY: cli engine-test test demo bench cuda
+.PHONY: cli engine-test test demo demo-stop bench cuda
 cli: deepseek-cli
 
 ENGINE_TESTS = $(patsubst test/engine/%.c,build/test/%,$(wildcard test/engine/test_*.c))
@@ -72,6 +76,9 @@ test:
 
 demo:
 	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh stop
 
 bench: deepseek-cli
 	bash scripts/bench.sh

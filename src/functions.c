@@ -41,11 +41,52 @@ DsTextToUtf8(text *t)
 	return pg_server_to_any(s, strlen(s), PG_UTF8);
 }
 
+/*
+ * The bytes as valid UTF-8: a byte that does not start a complete, legal
+ * character (such as the first byte of a token id that ends mid-character)
+ * and a NUL byte, which text cannot hold, become U+FFFD.
+ */
+static void
+DsMakeValidUtf8(StringInfo buf)
+{
+	StringInfoData out;
+	const unsigned char *p = (const unsigned char *) buf->data;
+	int			i = 0;
+
+	if (pg_encoding_verifymbstr(PG_UTF8, buf->data, buf->len) == buf->len)
+		return;
+	initStringInfo(&out);
+	while (i < buf->len)
+	{
+		int			n = pg_utf_mblen(p + i);
+
+		if (p[i] != 0 && i + n <= buf->len && pg_utf8_islegal(p + i, n))
+		{
+			appendBinaryStringInfo(&out, (const char *) p + i, n);
+			i += n;
+		}
+		else
+		{
+			appendStringInfoString(&out, "\xEF\xBF\xBD");
+			i++;
+		}
+	}
+	pfree(buf->data);
+	*buf = out;
+}
+
 /* UTF-8 bytes from the worker as text in the database encoding. */
 static text *
-DsUtf8ToText(const char *s, int len)
+DsUtf8ToText(StringInfo buf)
 {
-	char	   *conv = pg_any_to_server(s, len, PG_UTF8);
+	const char *s;
+	int			len;
+	char	   *conv;
+
+	DsMakeValidUtf8(buf);
+	s = buf->data;
+	len = buf->len;
+	conv = pg_any_to_server(s, len, PG_UTF8);
 
 	if (conv == s)
 		return cstring_to_text_with_len(s, len);
@@ -143,7 +184,7 @@ deepseek_generate(PG_FUNCTION_ARGS)
 						  stops.data, stops.len, n_stop);
 	initStringInfo(&out);
 	DsRequestRun(req, &params, &out);
-	PG_RETURN_TEXT_P(DsUtf8ToText(out.data, out.len));
+	PG_RETURN_TEXT_P(DsUtf8ToText(&out));
 }
 
 /*
@@ -227,5 +268,5 @@ deepseek_detokenize(PG_FUNCTION_ARGS)
 						  sizeof(int32) * n, NULL, 0, 0);
 	initStringInfo(&out);
 	DsRequestRun(req, NULL, &out);
-	PG_RETURN_TEXT_P(DsUtf8ToText(out.data, out.len));
+	PG_RETURN_TEXT_P(DsUtf8ToText(&out));
 }
