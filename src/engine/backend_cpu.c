@@ -347,65 +347,93 @@ cache_store(const cpu_backend *b, uint8_t *dst, const float *src)
  * Attention
  */
 
+/*
+ * A work item is one token and a run of query heads that share one KV head
+ * (the whole group when there are enough tokens to keep every thread busy,
+ * else a single head), so each cached K and V row is converted once and
+ * used for every head of the run.
+ */
 typedef struct att_job
 {
 	cpu_backend *b;
 	const ds_batch_seq *seqs;
 	int			il;
-	int			n_items;		/* tokens x heads */
+	int			heads_per_item;	/* group size, or 1 */
+	int			n_items;		/* tokens x (n_head / heads_per_item) */
 	_Alignas(64) atomic_int next;
 	char		pad[64 - sizeof(atomic_int)];
 } att_job;
 
-/* Causal attention of token t, head h over its sequence's cached positions. */
+/* One cached row of head size hd as floats (copied when stored as half). */
+static const float *
+cache_head(const cpu_backend *b, const uint8_t *row, int g, float *tmp)
+{
+	int			hd = b->m->hp.head_dim;
+
+	if (!b->cfg.kv_f16)
+		return (const float *) row + (size_t) g * hd;
+	ds_f16_to_f32_row((const ds_f16 *) row + (size_t) g * hd, tmp, hd);
+	return tmp;
+}
+
+/*
+ * Causal attention of token t for query heads h0 .. h0 + nh - 1 (one KV head
+ * g) over its sequence's cached positions.  scratch: nh * n_ctx + hd floats.
+ */
 static void
-attend(cpu_backend *b, const ds_batch_seq *seqs, int il, int t, int h, float *scores)
+attend(cpu_backend *b, const ds_batch_seq *seqs, int il, int t, int h0, int nh, float *scratch)
 {
 	const ds_hparams *hp = &b->m->hp;
 	int			hd = hp->head_dim;
-	int			g = h / (hp->n_head / hp->n_head_kv);
-	int			p = b->tok_pos[t];
+	int			g = h0 / (hp->n_head / hp->n_head_kv);
+	int			n_pos = b->tok_pos[t] + 1;
 	const int32_t *blocks = seqs[b->tok_seq[t]].blocks;
-	const float *q = b->q + (size_t) t * b->q_dim + (size_t) h * hd;
-	float	   *out = b->att + (size_t) t * b->q_dim + (size_t) h * hd;
+	const float *q = b->q + (size_t) t * b->q_dim + (size_t) h0 * hd;
+	float	   *out = b->att + (size_t) t * b->q_dim + (size_t) h0 * hd;
+	float	   *tmp = scratch + (size_t) nh * n_pos;
 	float		scale = 1.0f / sqrtf((float) hd);
-	float		mx = -INFINITY;
-	double		sum = 0.0;
 
-	for (int pos = 0; pos <= p; pos++)
+	for (int pos = 0; pos < n_pos; pos++)
 	{
-		const uint8_t *kr = cache_row(b, b->k_cache, il, blocks, pos) + (size_t) g * hd * b->kv_elem;
+		const float *k = cache_head(b, cache_row(b, b->k_cache, il, blocks, pos), g, tmp);
 
-		scores[pos] = scale * (b->cfg.kv_f16 ? ds_dot_f16_f32((const ds_f16 *) kr, q, hd)
-							   : ds_dot_f32((const float *) kr, q, hd));
-		mx = fmaxf(mx, scores[pos]);
+		for (int j = 0; j < nh; j++)
+			scratch[(size_t) j * n_pos + pos] = scale * ds_dot_f32(k, q + (size_t) j * hd, hd);
 	}
-	for (int pos = 0; pos <= p; pos++)
+	for (int j = 0; j < nh; j++)
 	{
-		scores[pos] = expf(scores[pos] - mx);
-		sum += scores[pos];
-	}
-	memset(out, 0, (size_t) hd * sizeof(float));
-	for (int pos = 0; pos <= p; pos++)
-	{
-		const uint8_t *vr = cache_row(b, b->v_cache, il, blocks, pos) + (size_t) g * hd * b->kv_elem;
-		float		wgt = (float) (scores[pos] / sum);
+		float	   *sc = scratch + (size_t) j * n_pos;
+		float		mx = sc[0];
+		double		sum = 0.0;
 
-		if (b->cfg.kv_f16)
-			ds_axpy_f16(wgt, (const ds_f16 *) vr, out, hd);
-		else
-			ds_axpy_f32(wgt, (const float *) vr, out, hd);
+		for (int pos = 1; pos < n_pos; pos++)
+			mx = sc[pos] > mx ? sc[pos] : mx;
+		for (int pos = 0; pos < n_pos; pos++)
+		{
+			sc[pos] = expf(sc[pos] - mx);
+			sum += sc[pos];
+		}
+		for (int pos = 0; pos < n_pos; pos++)
+			sc[pos] = (float) (sc[pos] / sum);
+	}
+	memset(out, 0, (size_t) nh * hd * sizeof(float));
+	for (int pos = 0; pos < n_pos; pos++)
+	{
+		const float *v = cache_head(b, cache_row(b, b->v_cache, il, blocks, pos), g, tmp);
+
+		for (int j = 0; j < nh; j++)
+			ds_axpy_f32(scratch[(size_t) j * n_pos + pos], v, out + (size_t) j * hd, hd);
 	}
 }
 
-/* Worker body: claim (token, head) items until none are left. */
+/* Worker body: claim (token, head run) items until none are left. */
 static void
 att_task(void *arg, int ith, int nth)
 {
 	att_job    *j = arg;
 	cpu_backend *b = j->b;
-	float	   *scores = b->thread_buf + (size_t) ith * b->thread_buf_len;
-	int			n_head = b->m->hp.n_head;
+	float	   *scratch = b->thread_buf + (size_t) ith * b->thread_buf_len;
+	int			per_token = b->m->hp.n_head / j->heads_per_item;
 
 	(void) nth;
 	for (;;)
@@ -414,7 +442,8 @@ att_task(void *arg, int ith, int nth)
 
 		if (item >= j->n_items)
 			break;
-		attend(b, j->seqs, j->il, item / n_head, item % n_head, scores);
+		attend(b, j->seqs, j->il, item / per_token, (item % per_token) * j->heads_per_item,
+			   j->heads_per_item, scratch);
 	}
 }
 
@@ -430,7 +459,10 @@ attention_block(cpu_backend *b, int il, const ds_batch_seq *seqs, int T)
 	const ds_layer *l = &m->layers[il];
 	mm_job		qkv = {.n_parts = 3, .in = b->xb, .n_act = T};
 	mm_job		wo = {.n_parts = 1, .in = b->att, .n_act = T};
-	att_job		att = {.b = b, .seqs = seqs, .il = il, .n_items = T * m->hp.n_head};
+	int			group = m->hp.n_head / m->hp.n_head_kv;
+	int			per_item = T * m->hp.n_head_kv >= 4 * ds_pool_size(b->pool) ? group : 1;
+	att_job		att = {.b = b, .seqs = seqs, .il = il, .heads_per_item = per_item,
+	.n_items = T * (m->hp.n_head / per_item)};
 
 	rmsnorm_rows(b->xb, b->x, l->attn_norm, T, m->hp.n_embd, m->hp.rms_eps);
 	qkv.parts[0] = (mm_part) {&l->wq, b->q, NULL};
@@ -625,7 +657,9 @@ alloc_scratch(cpu_backend *b, char *err)
 	int			n_th = ds_pool_size(b->pool);
 
 	b->max_cols = wide > hp->n_ff ? wide : hp->n_ff;
-	b->thread_buf_len = (size_t) (b->cfg.n_ctx > b->max_cols ? b->cfg.n_ctx : b->max_cols);
+	b->thread_buf_len = (size_t) hp->n_head / hp->n_head_kv * b->cfg.n_ctx + hp->head_dim;
+	if (b->thread_buf_len < (size_t) b->max_cols)
+		b->thread_buf_len = (size_t) b->max_cols;
 	b->x = alloc_array(T * hp->n_embd, sizeof(float));
 	b->xb = alloc_array(T * wide, sizeof(float));
 	b->q = alloc_array(T * b->q_dim, sizeof(float));

@@ -492,6 +492,8 @@ typedef struct kernel_set
 	void		(*axpy_f32) (float, const float *, float *, int64_t);
 	float		(*dot_f16) (const ds_f16 *, const float *, int64_t);
 	void		(*axpy_f16) (float, const ds_f16 *, float *, int64_t);
+	void		(*to_f16) (const float *, ds_f16 *, int64_t);
+	void		(*from_f16) (const ds_f16 *, float *, int64_t);
 } kernel_set;
 
 /* Plain dot product with a half-precision row. */
@@ -511,6 +513,22 @@ axpy_f16_plain(float a, const ds_f16 *x, float *y, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
 		y[i] += a * h2f(x[i]);
+}
+
+/* Plain float to half conversion of a row. */
+static void
+to_f16_plain(const float *x, ds_f16 *y, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = ds_f32_to_f16(x[i]);
+}
+
+/* Plain half to float conversion of a row. */
+static void
+from_f16_plain(const ds_f16 *x, float *y, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = h2f(x[i]);
 }
 
 /* ---------------------------------------------------------------------------
@@ -564,6 +582,8 @@ set_scalar(kernel_set *k)
 	k->axpy_f32 = axpy_f32_plain;
 	k->dot_f16 = dot_f16_plain;
 	k->axpy_f16 = axpy_f16_plain;
+	k->to_f16 = to_f16_plain;
+	k->from_f16 = from_f16_plain;
 }
 
 /* Does this CPU run the given level? */
@@ -664,12 +684,18 @@ ds_axpy_f16(float a, const ds_f16 *x, float *y, int64_t n)
 	kernels.axpy_f16(a, x, y, n);
 }
 
-/* Convert a row of floats to half precision. */
+/* Convert a row of floats to half precision (round to nearest even). */
 void
 ds_f32_to_f16_row(const float *x, ds_f16 *y, int64_t n)
 {
-	for (int64_t i = 0; i < n; i++)
-		y[i] = ds_f32_to_f16(x[i]);
+	kernels.to_f16(x, y, n);
+}
+
+/* Convert a row of half-precision values to floats. */
+void
+ds_f16_to_f32_row(const ds_f16 *x, float *y, int64_t n)
+{
+	kernels.from_f16(x, y, n);
 }
 
 /* Weight rows per tile: the tile stays in L1 while activation rows pass over it. */

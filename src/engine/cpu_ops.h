@@ -111,7 +111,8 @@ void		ds_axpy_f32(float a, const float *x, float *y, int64_t n);
 float		ds_dot_f16_f32(const ds_f16 *a, const float *b, int64_t n);
 void		ds_axpy_f16(float a, const ds_f16 *x, float *y, int64_t n);
 
-/* n floats to half precision. */
+/* n floats to half precision and back. */
 void		ds_f32_to_f16_row(const float *x, ds_f16 *y, int64_t n);
+void		ds_f16_to_f32_row(const ds_f16 *x, float *y, int64_t n);
 
 #endif							/* DS_CPU_OPS_H */

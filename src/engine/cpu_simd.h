@@ -103,56 +103,113 @@ SIMD_NAME(bits_to_0x10) (const uint8_t *qh4)
 		default: body(__VA_ARGS__, 4); break; \
 	}
 
-/* Signed 32-value blocks (Q4_0, Q5_0, Q8_0) against q8a rows. */
+/* Unpack signed block b (Q4_0, Q5_0, Q8_0) and its scale. */
+SIMD_AI __m256i
+SIMD_NAME(signed_block) (int type, const void *vw, int64_t b, float *dw)
+{
+	if (type == DS_TYPE_Q4_0)
+	{
+		const ds_block_q4_0 *w = (const ds_block_q4_0 *) vw + b;
+
+		*dw = _cvtsh_ss(w->d);
+		return _mm256_sub_epi8(SIMD_NAME(unpack_nibbles) (w->qs), _mm256_set1_epi8(8));
+	}
+	if (type == DS_TYPE_Q5_0)
+	{
+		const ds_block_q5_0 *w = (const ds_block_q5_0 *) vw + b;
+		__m256i		q = _mm256_or_si256(SIMD_NAME(unpack_nibbles) (w->qs),
+										SIMD_NAME(bits_to_0x10) (w->qh));
+
+		*dw = _cvtsh_ss(w->d);
+		return _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+	}
+	{
+		const ds_block_q8_0 *w = (const ds_block_q8_0 *) vw + b;
+
+		*dw = _cvtsh_ss(w->d);
+		return _mm256_loadu_si256((const __m256i *) w->qs);
+	}
+}
+
+/* acc[r] += block b of the weights times block b of activation row r (signed). */
+SIMD_AI void
+SIMD_NAME(signed_step) (int type, int64_t b, const void *vw, const void *va, size_t as,
+						__m256 *acc, const int R)
+{
+	float		dw;
+	__m256i		q = SIMD_NAME(signed_block) (type, vw, b, &dw);
+
+	_Pragma("GCC unroll 4")
+	for (int r = 0; r < R; r++)
+	{
+		const ds_block_q8a *a = Q8A(va, as, r, b);
+		__m256i		p = SIMD_NAME(dot_ss) (q, _mm256_loadu_si256((const __m256i *) a->qs));
+
+		acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d), acc[r]);
+	}
+}
+
+/*
+ * Signed 32-value blocks (Q4_0, Q5_0, Q8_0) against q8a rows.  Even and odd
+ * blocks go to two accumulators (two dependency chains), for every R alike.
+ */
 SIMD_AI void
 SIMD_NAME(signed_blocks) (int type, int64_t nb, const void *vw, const void *va, size_t as,
 						  float *out, size_t os, const int R)
 {
-	__m256		acc[2][DS_DOT_MAX_ROWS];	/* even and odd blocks: two chains */
+	__m256		acc0[DS_DOT_MAX_ROWS],
+				acc1[DS_DOT_MAX_ROWS];
+	int64_t		b = 0;
 
 	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		acc[0][r] = acc[1][r] = _mm256_setzero_ps();
-	for (int64_t b = 0; b < nb; b++)
+		acc0[r] = acc1[r] = _mm256_setzero_ps();
+	for (; b + 1 < nb; b += 2)
 	{
-		__m256i		q;
-		float		dw;
+		SIMD_NAME(signed_step) (type, b, vw, va, as, acc0, R);
+		SIMD_NAME(signed_step) (type, b + 1, vw, va, as, acc1, R);
+	}
+	if (b < nb)
+		SIMD_NAME(signed_step) (type, b, vw, va, as, acc0, R);
+	_Pragma("GCC unroll 4")
+	for (int r = 0; r < R; r++)
+		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc0[r], acc1[r]));
+}
 
-		if (type == DS_TYPE_Q4_0)
-		{
-			const ds_block_q4_0 *w = (const ds_block_q4_0 *) vw + b;
+/* acc[r] += block b times activation row r, summ[r] += min * row sum (Q4_1, Q5_1). */
+SIMD_AI void
+SIMD_NAME(min_step) (int type, int64_t b, const void *vw, const void *va, size_t as,
+					 __m256 *acc, float *summ, const int R)
+{
+	__m256i		q;
+	float		dw,
+				mw;
 
-			q = _mm256_sub_epi8(SIMD_NAME(unpack_nibbles) (w->qs), _mm256_set1_epi8(8));
-			dw = _cvtsh_ss(w->d);
-		}
-		else if (type == DS_TYPE_Q5_0)
-		{
-			const ds_block_q5_0 *w = (const ds_block_q5_0 *) vw + b;
+	if (type == DS_TYPE_Q4_1)
+	{
+		const ds_block_q4_1 *w = (const ds_block_q4_1 *) vw + b;
 
-			q = _mm256_or_si256(SIMD_NAME(unpack_nibbles) (w->qs), SIMD_NAME(bits_to_0x10) (w->qh));
-			q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-			dw = _cvtsh_ss(w->d);
-		}
-		else
-		{
-			const ds_block_q8_0 *w = (const ds_block_q8_0 *) vw + b;
+		q = SIMD_NAME(unpack_nibbles) (w->qs);
+		dw = _cvtsh_ss(w->d);
+		mw = _cvtsh_ss(w->m);
+	}
+	else
+	{
+		const ds_block_q5_1 *w = (const ds_block_q5_1 *) vw + b;
 
-			q = _mm256_loadu_si256((const __m256i *) w->qs);
-			dw = _cvtsh_ss(w->d);
-		}
-		_Pragma("GCC unroll 4")
-		for (int r = 0; r < R; r++)
-		{
-			const ds_block_q8a *a = Q8A(va, as, r, b);
-			__m256i		p = SIMD_NAME(dot_ss) (q, _mm256_loadu_si256((const __m256i *) a->qs));
-
-			acc[b & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d),
-											acc[b & 1][r]);
-		}
+		q = _mm256_or_si256(SIMD_NAME(unpack_nibbles) (w->qs), SIMD_NAME(bits_to_0x10) (w->qh));
+		dw = _cvtsh_ss(w->d);
+		mw = _cvtsh_ss(w->m);
 	}
 	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc[0][r], acc[1][r]));
+	{
+		const ds_block_q8a *a = Q8A(va, as, r, b);
+		__m256i		p = SIMD_NAME(dot_us) (q, _mm256_loadu_si256((const __m256i *) a->qs));
+
+		acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d), acc[r]);
+		summ[r] += mw * a->s;
+	}
 }
 
 /* Unsigned 32-value blocks with a minimum (Q4_1, Q5_1) against q8a rows. */
@@ -160,51 +217,27 @@ SIMD_AI void
 SIMD_NAME(min_blocks) (int type, int64_t nb, const void *vw, const void *va, size_t as,
 					   float *out, size_t os, const int R)
 {
-	__m256		acc[2][DS_DOT_MAX_ROWS];	/* even and odd blocks: two chains */
+	__m256		acc0[DS_DOT_MAX_ROWS],
+				acc1[DS_DOT_MAX_ROWS];
 	float		summ[DS_DOT_MAX_ROWS];
+	int64_t		b = 0;
 
 	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
 	{
-		acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+		acc0[r] = acc1[r] = _mm256_setzero_ps();
 		summ[r] = 0.0f;
 	}
-	for (int64_t b = 0; b < nb; b++)
+	for (; b + 1 < nb; b += 2)
 	{
-		__m256i		q;
-		float		dw,
-					mw;
-
-		if (type == DS_TYPE_Q4_1)
-		{
-			const ds_block_q4_1 *w = (const ds_block_q4_1 *) vw + b;
-
-			q = SIMD_NAME(unpack_nibbles) (w->qs);
-			dw = _cvtsh_ss(w->d);
-			mw = _cvtsh_ss(w->m);
-		}
-		else
-		{
-			const ds_block_q5_1 *w = (const ds_block_q5_1 *) vw + b;
-
-			q = _mm256_or_si256(SIMD_NAME(unpack_nibbles) (w->qs), SIMD_NAME(bits_to_0x10) (w->qh));
-			dw = _cvtsh_ss(w->d);
-			mw = _cvtsh_ss(w->m);
-		}
-		_Pragma("GCC unroll 4")
-		for (int r = 0; r < R; r++)
-		{
-			const ds_block_q8a *a = Q8A(va, as, r, b);
-			__m256i		p = SIMD_NAME(dot_us) (q, _mm256_loadu_si256((const __m256i *) a->qs));
-
-			acc[b & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a->d),
-											acc[b & 1][r]);
-			summ[r] += mw * a->s;
-		}
+		SIMD_NAME(min_step) (type, b, vw, va, as, acc0, summ, R);
+		SIMD_NAME(min_step) (type, b + 1, vw, va, as, acc1, summ, R);
 	}
+	if (b < nb)
+		SIMD_NAME(min_step) (type, b, vw, va, as, acc0, summ, R);
 	_Pragma("GCC unroll 4")
 	for (int r = 0; r < R; r++)
-		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc[0][r], acc[1][r])) + summ[r];
+		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc0[r], acc1[r])) + summ[r];
 }
 
 static SIMD_FN void
@@ -586,6 +619,31 @@ SIMD_NAME(axpy_f16_vec) (float a, const ds_f16 *x, float *y, int64_t n)
 		y[i] += a * _cvtsh_ss(x[i]);
 }
 
+/* Floats to half precision, round to nearest even. */
+static SIMD_FN void
+SIMD_NAME(to_f16_vec) (const float *x, ds_f16 *y, int64_t n)
+{
+	int64_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *) (y + i),
+						 _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+	for (; i < n; i++)
+		y[i] = ds_f32_to_f16(x[i]);
+}
+
+/* Half precision to floats. */
+static SIMD_FN void
+SIMD_NAME(from_f16_vec) (const ds_f16 *x, float *y, int64_t n)
+{
+	int64_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (x + i))));
+	for (; i < n; i++)
+		y[i] = _cvtsh_ss(x[i]);
+}
+
 /* Install this instance's kernels. */
 static void
 SIMD_NAME(set_kernels) (kernel_set *k)
@@ -605,6 +663,8 @@ SIMD_NAME(set_kernels) (kernel_set *k)
 	k->axpy_f32 = SIMD_NAME(axpy_f32_vec);
 	k->dot_f16 = SIMD_NAME(dot_f16_vec);
 	k->axpy_f16 = SIMD_NAME(axpy_f16_vec);
+	k->to_f16 = SIMD_NAME(to_f16_vec);
+	k->from_f16 = SIMD_NAME(from_f16_vec);
 }
 
 #undef SIMD_FN
