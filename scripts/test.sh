@@ -20,6 +20,7 @@ cd "$DS_ROOT"
 PORT=${DEEPSEEK_TEST_PORT:-55441}
 PORT_NOPRELOAD=$((PORT + 1))
 WORK=$(mktemp -d /tmp/deepseek-test.XXXXXX)
+chmod 0755 "$WORK"
 MAIN=$WORK/main
 NOPRELOAD=$WORK/nopreload
 PSQL="$DS_PGBIN/psql -X -q -v ON_ERROR_STOP=1 -U postgres"

@@ -3,9 +3,10 @@
  * deepseek.c
  *		Module load: settings, shared-memory hooks and the inference worker.
  *
- * The library must be in shared_preload_libraries: only then does it get
- * its shared memory and its worker.  Loaded any other way it defines its
- * settings and nothing else, and every SQL function raises a clear error.
+ * The library must be in shared_preload_libraries: only then does it define
+ * its settings, get its shared memory and register its worker.  Loaded any
+ * other way (CREATE EXTENSION, LOAD) it does nothing, and every SQL
+ * function raises a clear error.
  *
  *-------------------------------------------------------------------------
  */
@@ -148,12 +149,12 @@ ds_shmem_startup(void)
 void
 _PG_init(void)
 {
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
 	DsDefineModelSettings();
 	DsDefineRequestSettings();
 	MarkGUCPrefixReserved("deepseek");
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ds_shmem_request;
