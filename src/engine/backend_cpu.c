@@ -636,9 +636,11 @@ alloc_cache(cpu_backend *b, char *err)
 		rows > SIZE_MAX / ((size_t) b->kv_dim * b->kv_elem))
 		return ds_error(err, DS_ERR_NOMEM, "KV cache size overflows");
 	b->cache_bytes = rows * b->kv_dim * b->kv_elem;
-	b->k_cache = mmap(NULL, b->cache_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	b->k_cache = mmap(NULL, b->cache_bytes, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 					  -1, 0);
-	b->v_cache = mmap(NULL, b->cache_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	b->v_cache = mmap(NULL, b->cache_bytes, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 					  -1, 0);
 	if (b->k_cache == MAP_FAILED || b->v_cache == MAP_FAILED)
 		return ds_error(err, DS_ERR_NOMEM, "could not reserve %zu bytes for the KV cache",

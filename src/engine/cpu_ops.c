@@ -115,18 +115,20 @@ ds_act_row_bytes(ds_act_kind kind, int64_t n)
 	return (size_t) n * sizeof(float);
 }
 
-/* Quantize a row of n activations. */
-void
-ds_quantize_act_row(ds_act_kind kind, const float *x, void *out, int64_t n)
+/* Plain quantization of a row into q8a blocks. */
+static void
+quantize_q8a_plain(const float *x, void *out, int64_t n)
 {
-	if (kind == DS_ACT_Q8)
-		for (int64_t b = 0; b < n / 32; b++)
-			quantize_q8a_block(x + b * 32, (ds_block_q8a *) out + b);
-	else if (kind == DS_ACT_Q8K)
-		for (int64_t b = 0; b < n / 256; b++)
-			quantize_q8k_block(x + b * 256, (ds_block_q8k *) out + b);
-	else
-		memcpy(out, x, (size_t) n * sizeof(float));
+	for (int64_t b = 0; b < n / 32; b++)
+		quantize_q8a_block(x + b * 32, (ds_block_q8a *) out + b);
+}
+
+/* Plain quantization of a row into q8k blocks. */
+static void
+quantize_q8k_plain(const float *x, void *out, int64_t n)
+{
+	for (int64_t b = 0; b < n / 256; b++)
+		quantize_q8k_block(x + b * 256, (ds_block_q8k *) out + b);
 }
 
 /* The values a quantized activation row represents. */
@@ -494,6 +496,8 @@ typedef struct kernel_set
 	void		(*axpy_f16) (float, const ds_f16 *, float *, int64_t);
 	void		(*to_f16) (const float *, ds_f16 *, int64_t);
 	void		(*from_f16) (const ds_f16 *, float *, int64_t);
+	void		(*quant_q8a) (const float *, void *, int64_t);
+	void		(*quant_q8k) (const float *, void *, int64_t);
 } kernel_set;
 
 /* Plain dot product with a half-precision row. */
@@ -584,6 +588,8 @@ set_scalar(kernel_set *k)
 	k->axpy_f16 = axpy_f16_plain;
 	k->to_f16 = to_f16_plain;
 	k->from_f16 = from_f16_plain;
+	k->quant_q8a = quantize_q8a_plain;
+	k->quant_q8k = quantize_q8k_plain;
 }
 
 /* Does this CPU run the given level? */
@@ -668,6 +674,19 @@ void
 ds_axpy_f32(float a, const float *x, float *y, int64_t n)
 {
 	kernels.axpy_f32(a, x, y, n);
+}
+
+/* Quantize a row of n activations with the current kernels. */
+void
+ds_quantize_act_row(ds_act_kind kind, const float *x, void *out, int64_t n)
+{
+	ds_cpu_ops_init();
+	if (kind == DS_ACT_Q8)
+		kernels.quant_q8a(x, out, n);
+	else if (kind == DS_ACT_Q8K)
+		kernels.quant_q8k(x, out, n);
+	else
+		memcpy(out, x, (size_t) n * sizeof(float));
 }
 
 /* Dot product of a half-precision row with a float row. */

@@ -644,6 +644,95 @@ SIMD_NAME(from_f16_vec) (const ds_f16 *x, float *y, int64_t n)
 		y[i] = _cvtsh_ss(x[i]);
 }
 
+/* Largest |x| of n floats (n a multiple of 8). */
+SIMD_AI float
+SIMD_NAME(absmax) (const float *x, int n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256		m = _mm256_setzero_ps();
+	__m128		h;
+
+	for (int i = 0; i < n; i += 8)
+		m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+	h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_max_ss(h, _mm_movehdup_ps(h));
+	return _mm_cvtss_f32(h);
+}
+
+/* 32 floats times id, rounded to nearest even, as bytes in order; *sum gets their sum. */
+SIMD_AI __m256i
+SIMD_NAME(round32) (const float *x, float id, int *sum)
+{
+	const __m256 v = _mm256_set1_ps(id);
+	__m256i		q[4];
+	__m256i		s16,
+				t16,
+				b;
+	__m128i		s;
+
+	for (int k = 0; k < 4; k++)
+		q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), v),
+												  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	s = _mm_add_epi32(_mm256_castsi256_si128(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
+															  _mm256_add_epi32(q[2], q[3]))),
+					  _mm256_extracti128_si256(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
+																_mm256_add_epi32(q[2], q[3])), 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+	*sum = _mm_cvtsi128_si32(s);
+	s16 = _mm256_packs_epi32(q[0], q[1]);
+	t16 = _mm256_packs_epi32(q[2], q[3]);
+	b = _mm256_packs_epi16(s16, t16);
+	return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* A row of activations into q8a blocks (same results as the scalar code). */
+static SIMD_FN void
+SIMD_NAME(quantize_q8a) (const float *x, void *out, int64_t n)
+{
+	for (int64_t b = 0; b < n / 32; b++)
+	{
+		ds_block_q8a *y = (ds_block_q8a *) out + b;
+		float		amax = SIMD_NAME(absmax) (x + 32 * b, 32);
+		float		id = amax != 0.0f ? 127.0f / amax : 0.0f;
+		int			sum;
+
+		_mm256_storeu_si256((__m256i *) y->qs, SIMD_NAME(round32) (x + 32 * b, id, &sum));
+		y->d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+		y->s = y->d * (float) sum;
+	}
+}
+
+/* A row of activations into q8k blocks (same results as the scalar code). */
+static SIMD_FN void
+SIMD_NAME(quantize_q8k) (const float *x, void *out, int64_t n)
+{
+	for (int64_t b = 0; b < n / 256; b++)
+	{
+		ds_block_q8k *y = (ds_block_q8k *) out + b;
+		const float *xb = x + 256 * b;
+		float		amax = SIMD_NAME(absmax) (xb, 256);
+		float		iscale = amax != 0.0f ? 127.0f / amax : 0.0f;
+
+		for (int k = 0; k < 8; k++)
+		{
+			int			sum;
+			__m256i		q = SIMD_NAME(round32) (xb + 32 * k, iscale, &sum);
+			__m256i		w = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+											  _mm256_set1_epi16(1));
+
+			_mm256_storeu_si256((__m256i *) (y->qs + 32 * k), q);
+			/* lanes 0-3 sum values 0-15, lanes 4-7 values 16-31 */
+			w = _mm256_hadd_epi32(w, w);
+			w = _mm256_hadd_epi32(w, w);
+			y->bsums[2 * k] = (int16_t) _mm256_extract_epi32(w, 0);
+			y->bsums[2 * k + 1] = (int16_t) _mm256_extract_epi32(w, 4);
+		}
+		y->d = amax != 0.0f ? 1.0f / iscale : 0.0f;
+	}
+}
+
 /* Install this instance's kernels. */
 static void
 SIMD_NAME(set_kernels) (kernel_set *k)
@@ -663,6 +752,8 @@ SIMD_NAME(set_kernels) (kernel_set *k)
 	k->axpy_f32 = SIMD_NAME(axpy_f32_vec);
 	k->dot_f16 = SIMD_NAME(dot_f16_vec);
 	k->axpy_f16 = SIMD_NAME(axpy_f16_vec);
+	k->quant_q8a = SIMD_NAME(quantize_q8a);
+	k->quant_q8k = SIMD_NAME(quantize_q8k);
 	k->to_f16 = SIMD_NAME(to_f16_vec);
 	k->from_f16 = SIMD_NAME(from_f16_vec);
 }

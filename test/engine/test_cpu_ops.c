@@ -194,6 +194,35 @@ test_quantizers(void)
 	}
 }
 
+/* The vector quantizers give the same bytes as the scalar ones. */
+static void
+test_quantizers_match(ds_isa isa)
+{
+	float		x[N];
+	uint8_t		a[N * 2],
+				b[N * 2];
+
+	for (int kind = DS_ACT_Q8; kind <= DS_ACT_Q8K; kind++)
+		for (int iter = 0; iter < 50; iter++)
+		{
+			size_t		bytes = ds_act_row_bytes(kind, N);
+
+			for (int i = 0; i < N; i++)
+				x[i] = rndf() * (iter % 3 == 0 ? 1e-3f : 7.0f);
+			if (iter == 1)
+				memset(x, 0, sizeof(x));
+			if (iter == 2)
+				for (int i = 0; i < N; i++)
+					x[i] = (float) (i % 9) - 4.5f;	/* ties when scaled */
+			ds_cpu_set_isa(DS_ISA_SCALAR);
+			ds_quantize_act_row(kind, x, a, N);
+			ds_cpu_set_isa(isa);
+			ds_quantize_act_row(kind, x, b, N);
+			CHECK(memcmp(a, b, bytes) == 0, "quantizer %d on %s differs from scalar (iter %d)",
+				  kind, ds_isa_name(isa), iter);
+		}
+}
+
 /* ds_cpu_matmul equals the kernel applied row by row. */
 static void
 test_matmul(void)
@@ -240,6 +269,7 @@ main(void)
 	test_quantizers();
 	for (int isa = DS_ISA_SCALAR; isa <= (int) best; isa++)
 	{
+		test_quantizers_match((ds_isa) isa);
 		ds_cpu_set_isa((ds_isa) isa);
 		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
 			test_type(types[t], (ds_isa) isa);
