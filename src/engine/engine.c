@@ -450,8 +450,14 @@ find_stop(ds_seq *q, size_t old_len)
 static void
 advance(ds_engine *e, ds_seq *q, float *logits)
 {
-	int32_t		token = ds_sampler_sample(&q->sampler, logits, e->model->hp.n_vocab, e->cand);
+	int			n_vocab = e->model->hp.n_vocab;
+	int32_t		token;
 	size_t		old_len = q->text_len;
+
+	/* embedding tables may be padded past the vocabulary: sample real tokens only */
+	if (ds_tokenizer_n_vocab(e->model->tok) < n_vocab)
+		n_vocab = ds_tokenizer_n_vocab(e->model->tok);
+	token = ds_sampler_sample(&q->sampler, logits, n_vocab, e->cand);
 
 	if (logits[token] != logits[token])
 	{

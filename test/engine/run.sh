@@ -104,7 +104,7 @@ if [ $rc -eq 2 ] && [ -s "$TMP/e" ]; then pass cli-bad-option; else fail cli-bad
 # The real model, when present: a sensible greedy answer.
 if [ -f "$MODEL" ]; then
 	out=$($CLI generate "$MODEL" --prompt "The capital of France is" --max-tokens 8 2>&1)
-	if printf '%s' "$out" | grep -q Paris; then pass cli-generate-real "${out:0:40}"; else fail cli-generate-real "$out"; fi
+	if printf '%s' "$out" | grep -q Paris; then pass cli-generate-real "$(printf "%s" "${out:0:40}" | tr "\n" " ")"; else fail cli-generate-real "$out"; fi
 else
 	skip cli-generate-real "$MODEL not found (set DS_MODEL)"
 fi

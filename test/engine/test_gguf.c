@@ -546,7 +546,7 @@ test_fixtures(void)
 
 	if (shared == NULL)
 	{
-		printf("SKIP fixture files: ../shared not found\n");
+		printf("SKIP fixture files: shared fixtures not found\n");
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s/fixtures/reference/models", shared);
