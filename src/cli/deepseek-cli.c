@@ -526,6 +526,7 @@ cmd_bench(const options *o)
 	return 0;
 }
 
+/* Dispatch on the command. */
 int
 main(int argc, char **argv)
 {

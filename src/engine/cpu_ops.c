@@ -448,18 +448,21 @@ dot_float_scalar(int type, int64_t n, const void *vw, const void *va, size_t as,
 	}
 }
 
+/* F32 weights, scalar. */
 static void
 dot_f32_scalar(int64_t n, const void *w, const void *a, size_t as, int n_act, float *o, size_t os)
 {
 	dot_float_scalar(DS_TYPE_F32, n, w, a, as, n_act, o, os);
 }
 
+/* F16 weights, scalar. */
 static void
 dot_f16_scalar(int64_t n, const void *w, const void *a, size_t as, int n_act, float *o, size_t os)
 {
 	dot_float_scalar(DS_TYPE_F16, n, w, a, as, n_act, o, os);
 }
 
+/* BF16 weights, scalar. */
 static void
 dot_bf16_scalar(int64_t n, const void *w, const void *a, size_t as, int n_act, float *o,
 				size_t os)

@@ -240,6 +240,7 @@ SIMD_NAME(min_blocks) (int type, int64_t nb, const void *vw, const void *va, siz
 		out[r * os] = SIMD_NAME(hsum) (_mm256_add_ps(acc0[r], acc1[r])) + summ[r];
 }
 
+/* Q4_0 weights against q8a rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q4_0) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -247,6 +248,7 @@ SIMD_NAME(dot_q4_0) (int64_t n, const void *w, const void *va, size_t as, int n_
 	ROWS_SWITCH(SIMD_NAME(signed_blocks), n_act, DS_TYPE_Q4_0, n / 32, w, va, as, out, os);
 }
 
+/* Q5_0 weights against q8a rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q5_0) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -254,6 +256,7 @@ SIMD_NAME(dot_q5_0) (int64_t n, const void *w, const void *va, size_t as, int n_
 	ROWS_SWITCH(SIMD_NAME(signed_blocks), n_act, DS_TYPE_Q5_0, n / 32, w, va, as, out, os);
 }
 
+/* Q8_0 weights against q8a rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q8_0) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -261,6 +264,7 @@ SIMD_NAME(dot_q8_0) (int64_t n, const void *w, const void *va, size_t as, int n_
 	ROWS_SWITCH(SIMD_NAME(signed_blocks), n_act, DS_TYPE_Q8_0, n / 32, w, va, as, out, os);
 }
 
+/* Q4_1 weights against q8a rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q4_1) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -268,6 +272,7 @@ SIMD_NAME(dot_q4_1) (int64_t n, const void *w, const void *va, size_t as, int n_
 	ROWS_SWITCH(SIMD_NAME(min_blocks), n_act, DS_TYPE_Q4_1, n / 32, w, va, as, out, os);
 }
 
+/* Q5_1 weights against q8a rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q5_1) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -371,6 +376,7 @@ SIMD_NAME(k4_blocks) (int type, int64_t nb, const void *vw, const void *va, size
 		out[r * os] = SIMD_NAME(hsum) (acc[r]) - summ[r];
 }
 
+/* Q4_K weights against q8k rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q4_k) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -378,6 +384,7 @@ SIMD_NAME(dot_q4_k) (int64_t n, const void *w, const void *va, size_t as, int n_
 	ROWS_SWITCH(SIMD_NAME(k4_blocks), n_act, DS_TYPE_Q4_K, n / 256, w, va, as, out, os);
 }
 
+/* Q5_K weights against q8k rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q5_k) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -454,6 +461,7 @@ SIMD_NAME(q6_k_blocks) (int64_t nb, const ds_block_q6_k *w, const void *va, size
 		out[r * os] = SIMD_NAME(hsum) (acc[r]);
 }
 
+/* Q6_K weights against q8k rows. */
 static SIMD_FN void
 SIMD_NAME(dot_q6_k) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)
@@ -522,6 +530,7 @@ SIMD_NAME(float_rows) (int type, int64_t n, const void *w, const void *va, size_
 	}
 }
 
+/* F32 weights against float rows. */
 static SIMD_FN void
 SIMD_NAME(dot_f32) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					float *out, size_t os)
@@ -529,6 +538,7 @@ SIMD_NAME(dot_f32) (int64_t n, const void *w, const void *va, size_t as, int n_a
 	ROWS_SWITCH(SIMD_NAME(float_rows), n_act, DS_TYPE_F32, n, w, va, as, out, os);
 }
 
+/* F16 weights against float rows. */
 static SIMD_FN void
 SIMD_NAME(dot_f16) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					float *out, size_t os)
@@ -536,6 +546,7 @@ SIMD_NAME(dot_f16) (int64_t n, const void *w, const void *va, size_t as, int n_a
 	ROWS_SWITCH(SIMD_NAME(float_rows), n_act, DS_TYPE_F16, n, w, va, as, out, os);
 }
 
+/* BF16 weights against float rows. */
 static SIMD_FN void
 SIMD_NAME(dot_bf16) (int64_t n, const void *w, const void *va, size_t as, int n_act,
 					 float *out, size_t os)

@@ -516,6 +516,7 @@ ds_engine_step(ds_engine *e, int *n_running, char *err)
  * Per-sequence accessors
  */
 
+/* Status of a sequence (DS_SEQ_FAILED for an unknown id). */
 ds_seq_status
 ds_engine_seq_status(const ds_engine *e, int seq_id)
 {
@@ -524,6 +525,7 @@ ds_engine_seq_status(const ds_engine *e, int seq_id)
 	return q ? q->status : DS_SEQ_FAILED;
 }
 
+/* Why a sequence failed ("" when it did not). */
 const char *
 ds_engine_seq_error(const ds_engine *e, int seq_id)
 {
@@ -534,6 +536,7 @@ ds_engine_seq_error(const ds_engine *e, int seq_id)
 	return q->status == DS_SEQ_FAILED ? q->error : "";
 }
 
+/* Prompt and generated token counts of a sequence. */
 void
 ds_engine_seq_stats(const ds_engine *e, int seq_id, ds_seq_stats *out)
 {
@@ -609,36 +612,42 @@ ds_engine_seq_release(ds_engine *e, int seq_id)
  * Engine
  */
 
+/* Description of the loaded model. */
 const ds_model_info *
 ds_engine_model_info(const ds_engine *e)
 {
 	return &e->model->info;
 }
 
+/* The model's tokenizer. */
 const ds_tokenizer *
 ds_engine_tokenizer(const ds_engine *e)
 {
 	return e->model->tok;
 }
 
+/* Backend description, e.g. "cpu (2 threads, avx512-vnni)". */
 const char *
 ds_engine_device(const ds_engine *e)
 {
 	return e->device;
 }
 
+/* Positions per sequence. */
 int
 ds_engine_n_ctx(const ds_engine *e)
 {
 	return e->n_ctx;
 }
 
+/* Sequence slots. */
 int
 ds_engine_max_seqs(const ds_engine *e)
 {
 	return e->max_seqs;
 }
 
+/* Most sequences in one step so far. */
 int
 ds_engine_max_batch_seen(const ds_engine *e)
 {

@@ -33,10 +33,7 @@ typedef struct ds_candidate
 /* Set up from generation parameters (seeded through splitmix64). */
 void		ds_sampler_init(ds_sampler *s, const ds_gen_params *params);
 
-/*
- * Pick a token from n logits (modified in place when sampling);
- * scratch must hold n candidates.
- */
+/* Pick a token from n logits; scratch must hold n candidates. */
 int32_t		ds_sampler_sample(ds_sampler *s, float *logits, int n, ds_candidate *scratch);
 
 /* Index of the largest value (lowest index on ties). */
