@@ -17,10 +17,10 @@ SELECT is(max_batch, 0, 'a fresh worker has decoded no batch yet') FROM deepseek
 UPDATE prompts SET alone = deepseek_generate(prompt, max_tokens => 24);
 
 -- the same prompts at once, from four sessions
-SELECT dblink_connect('c' || i, pg_temp.connstr()) FROM prompts;
+SELECT dblink_connect('c' || i, pg_temp.connstr()) FROM prompts \g /dev/null
 SELECT dblink_send_query('c' || i,
 		format('SELECT deepseek_generate(%L, max_tokens => 24)', prompt))
-FROM prompts;
+FROM prompts \g /dev/null
 SELECT ok(pg_temp.wait_until(
 		$$(SELECT bool_and(dblink_is_busy('c' || i) = 0) FROM prompts)$$, '120 s'),
 		'all four concurrent calls finish');
@@ -34,5 +34,5 @@ FROM deepseek_stat_worker;
 SELECT ok(pg_temp.wait_until('(SELECT running = 0 AND queued = 0 FROM deepseek_stat_worker)'),
 		  'no request is left running or queued');
 
-SELECT dblink_disconnect('c' || i) FROM prompts;
+SELECT dblink_disconnect('c' || i) FROM prompts \g /dev/null
 SELECT * FROM finish();

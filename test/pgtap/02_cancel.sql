@@ -1,6 +1,6 @@
 -- statement_timeout and pg_cancel_backend end a call at once and free its slot.
 \ir lib/helpers.psql
-SELECT plan(10);
+SELECT plan(12);
 
 SELECT ok(pg_temp.wait_until($$(SELECT state = 'ready' FROM deepseek_stat_worker)$$),
 		  'the worker is ready');
@@ -17,12 +17,13 @@ SELECT cmp_ok(pg_temp.seconds_to_finish(pg_temp.long_call()), '<', 3.0::float8,
 RESET statement_timeout;
 SELECT ok(pg_temp.wait_until('(SELECT running = 0 AND queued = 0 FROM deepseek_stat_worker)', '10 s'),
 		  'the timed-out requests leave no slot running or queued');
+SELECT ok(pg_temp.wait_until('pg_temp.worker_idle()', '5 s'), 'the worker stops generating for them');
 
 -- pg_cancel_backend from another session
-SELECT dblink_connect('victim', pg_temp.connstr());
+SELECT dblink_connect('victim', pg_temp.connstr()) \g /dev/null
 CREATE TEMP TABLE victim AS
 	SELECT pid FROM dblink('victim', 'SELECT pg_backend_pid()') AS t(pid int);
-SELECT dblink_send_query('victim', pg_temp.long_call());
+SELECT dblink_send_query('victim', pg_temp.long_call()) \g /dev/null
 SELECT ok(pg_temp.wait_until('(SELECT running = 1 FROM deepseek_stat_worker)', '30 s'),
 		  'the other session''s generation is running');
 SELECT ok(pg_cancel_backend(pid), 'pg_cancel_backend signals the session') FROM victim;
@@ -34,7 +35,8 @@ SELECT cmp_ok(extract(epoch FROM clock_timestamp() - t0)::float8, '<', 2.0::floa
 			  'the cancelled call ends within two seconds') FROM t0;
 SELECT ok(pg_temp.wait_until('(SELECT running = 0 AND queued = 0 FROM deepseek_stat_worker)', '10 s'),
 		  'the cancelled request leaves no slot running or queued');
-SELECT dblink_disconnect('victim');
+SELECT ok(pg_temp.wait_until('pg_temp.worker_idle()', '5 s'), 'the worker stops generating for it');
+SELECT dblink_disconnect('victim') \g /dev/null
 
 -- the slots work afterwards
 SELECT is(deepseek_generate('The capital of France is', max_tokens => 8),

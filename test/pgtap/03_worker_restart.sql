@@ -9,8 +9,8 @@ CREATE TEMP TABLE expected AS
 	SELECT deepseek_generate('The capital of France is', max_tokens => 8) AS answer;
 
 -- terminate the worker while another session waits on it
-SELECT dblink_connect('waiter', pg_temp.connstr());
-SELECT dblink_send_query('waiter', pg_temp.long_call());
+SELECT dblink_connect('waiter', pg_temp.connstr()) \g /dev/null
+SELECT dblink_send_query('waiter', pg_temp.long_call()) \g /dev/null
 SELECT ok(pg_temp.wait_until('(SELECT running = 1 FROM deepseek_stat_worker)', '30 s'),
 		  'the other session''s generation is running');
 CREATE TEMP TABLE old_worker AS SELECT pid, clock_timestamp() AS t0 FROM deepseek_stat_worker;
@@ -20,7 +20,7 @@ SELECT throws_ok($$SELECT * FROM dblink_get_result('waiter') AS t(r text)$$, '57
 				 'the waiting call ends with an error');
 SELECT cmp_ok(extract(epoch FROM clock_timestamp() - t0)::float8, '<', 2.0::float8,
 			  'the waiting call ends within two seconds') FROM old_worker;
-SELECT dblink_disconnect('waiter');
+SELECT dblink_disconnect('waiter') \g /dev/null
 
 -- a call made while no worker runs waits for the restarted one
 SELECT is(deepseek_generate('The capital of France is', max_tokens => 8), answer,
@@ -31,7 +31,7 @@ SELECT is(state, 'ready', 'the restarted worker is ready') FROM deepseek_stat_wo
 
 -- no worker within deepseek.request_timeout: a clear error
 SET deepseek.request_timeout = '500ms';
-SELECT pg_terminate_backend(pid) FROM deepseek_stat_worker;
+SELECT pg_terminate_backend(pid) FROM deepseek_stat_worker \g /dev/null
 SELECT ok(pg_temp.wait_until('(SELECT pid IS NULL FROM deepseek_stat_worker)', '10 s'),
 		  'the worker has exited');
 SELECT throws_ok($$SELECT deepseek_generate('Hi', max_tokens => 1)$$, '55000',
