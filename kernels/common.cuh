@@ -1,0 +1,177 @@
+/*
+ * common.cuh -- what every kernel file shares: the error-returning check
+ * macros, the context, and a few device helpers (cp.async, mma, bf16).
+ *
+ * Library code never exits, aborts or prints: a failed check records
+ * "file:line: statement: reason" for ds_cuda_last_error() and returns a
+ * ds_cuda_status from the enclosing launcher.
+ */
+#ifndef DS_KERNELS_COMMON_CUH
+#define DS_KERNELS_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#include <stdint.h>
+
+#include "deepseek_kernels.h"
+#include "quant.h"
+
+/* Record a failure for ds_cuda_last_error() and return status. */
+int			ds_cuda_fail(int status, const char *file, int line, const char *what,
+						 const char *why);
+
+/* Return DS_CUDA_ERR_CUDA from the caller when a CUDA call fails. */
+#define DS_CUDA_CHECK(stmt) \
+	do { \
+		cudaError_t ds_e_ = (stmt); \
+		if (ds_e_ != cudaSuccess) \
+			return ds_cuda_fail(DS_CUDA_ERR_CUDA, __FILE__, __LINE__, #stmt, \
+								cudaGetErrorString(ds_e_)); \
+	} while (0)
+
+/* Check the launch just queued (bad configuration, missing kernel image). */
+#define DS_CUDA_CHECK_LAUNCH() DS_CUDA_CHECK(cudaGetLastError())
+
+/* Return DS_CUDA_ERR_CUBLAS from the caller when a cuBLAS call fails. */
+#define DS_CUBLAS_CHECK(stmt) \
+	do { \
+		cublasStatus_t ds_s_ = (stmt); \
+		if (ds_s_ != CUBLAS_STATUS_SUCCESS) \
+			return ds_cuda_fail(DS_CUDA_ERR_CUBLAS, __FILE__, __LINE__, #stmt, \
+								cublasGetStatusString(ds_s_)); \
+	} while (0)
+
+/* Return status with a message when cond does not hold. */
+#define DS_REQUIRE(cond, status, msg) \
+	do { \
+		if (!(cond)) \
+			return ds_cuda_fail((status), __FILE__, __LINE__, #cond, (msg)); \
+	} while (0)
+
+/* Propagate a failure of a call that already recorded its message. */
+#define DS_TRY(call) \
+	do { \
+		int ds_r_ = (call); \
+		if (ds_r_ != DS_CUDA_OK) \
+			return ds_r_; \
+	} while (0)
+
+/*
+ * The context.  The workspace is carved per call; the counter area at its
+ * end is zeroed at creation and every kernel that uses counters leaves them
+ * at zero again.
+ */
+#define DS_COUNTERS 65536			/* split-K arrival counters */
+#define DS_CUBLAS_WS (32u << 20)	/* cuBLAS workspace (graph capture needs one) */
+
+struct ds_cuda_context
+{
+	int			device;
+	int			sm_count;
+	char		name[256];
+	cublasHandle_t cublas;
+	void	   *cublas_ws;
+	uint8_t    *ws;				/* general workspace */
+	size_t		ws_bytes;
+	unsigned   *counters;		/* DS_COUNTERS zeroed counters */
+};
+
+/* Size of an allocation in the workspace, rounded to 256 bytes. */
+static inline size_t
+ds_ws_round(size_t n)
+{
+	return (n + 255) & ~(size_t) 255;
+}
+
+/* Raise a kernel's dynamic shared memory limit (once per instantiation). */
+template <typename K>
+static inline cudaError_t
+ds_set_smem(K kernel, int bytes, int *done_bytes)
+{
+	if (*done_bytes >= bytes)
+		return cudaSuccess;
+	cudaError_t e = cudaFuncSetAttribute(kernel,
+										 cudaFuncAttributeMaxDynamicSharedMemorySize,
+										 bytes);
+	if (e == cudaSuccess)
+		*done_bytes = bytes;
+	return e;
+}
+
+/* ------------------------------------------------------------------------
+ * Device helpers
+ * ------------------------------------------------------------------------ */
+
+/* 16-byte asynchronous copy global -> shared; bytes past src_bytes are zero. */
+__device__ __forceinline__ void
+ds_cp_async16(void *smem, const void *gmem, int src_bytes)
+{
+	unsigned	s = (unsigned) __cvta_generic_to_shared(smem);
+
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+				 :: "r"(s), "l"(gmem), "r"(src_bytes));
+}
+
+__device__ __forceinline__ void
+ds_cp_async_commit(void)
+{
+	asm volatile("cp.async.commit_group;\n" ::);
+}
+
+/* Wait until at most n of this thread's copy groups are still in flight. */
+template <int n>
+__device__ __forceinline__ void
+ds_cp_async_wait(void)
+{
+	asm volatile("cp.async.wait_group %0;\n" :: "n"(n));
+}
+
+/*
+ * D += A * B on the tensor cores, m16n8k16, bf16 inputs, f32 accumulators.
+ * Lane l = 4g + t holds a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 =
+ * A[g][2t+8..], a3 = A[g+8][2t+8..], b0 = B[2t..2t+1][g], b1 = B[2t+8..][g],
+ * d = {D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]}.
+ */
+__device__ __forceinline__ void
+ds_mma_bf16(float d[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+			uint32_t b0, uint32_t b1)
+{
+	asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+		"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+		: "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+		: "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float
+ds_bf16_bits_to_f32(uint32_t h)
+{
+	return __uint_as_float(h << 16);
+}
+
+/* Round to nearest even bf16, as raw bits. */
+__device__ __forceinline__ uint32_t
+ds_f32_to_bf16_bits(float f)
+{
+	return (uint32_t) __bfloat16_as_ushort(__float2bfloat16_rn(f));
+}
+
+/* Load element i of an f32 or bf16 array. */
+__device__ __forceinline__ float
+ds_load_act(const void *p, size_t i, int is_bf16)
+{
+	return is_bf16 ? ds_bf16_bits_to_f32(((const uint16_t *) p)[i])
+		: ((const float *) p)[i];
+}
+
+/* Store element i of an f32 or bf16 array. */
+__device__ __forceinline__ void
+ds_store_act(void *p, size_t i, float v, int is_bf16)
+{
+	if (is_bf16)
+		((uint16_t *) p)[i] = (uint16_t) ds_f32_to_bf16_bits(v);
+	else
+		((float *) p)[i] = v;
+}
+
+#endif							/* DS_KERNELS_COMMON_CUH */

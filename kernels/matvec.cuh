@@ -1,0 +1,24 @@
+/*
+ * matvec.cuh -- the small-batch product's launcher with its tuning knob
+ * exposed, for ds_cuda_matmul() and the benchmark.
+ */
+#ifndef DS_KERNELS_MATVEC_CUH
+#define DS_KERNELS_MATVEC_CUH
+
+#include "common.cuh"
+
+/*
+ * ds_cuda_matvec() with the split of K chosen by the caller: kt tiles of K
+ * per block (0 = the built-in choice).  Arguments are checked as there.
+ */
+int			ds_matvec_launch(ds_cuda_context *ctx, cudaStream_t stream,
+							 const void *w, int wtype, int M, int K,
+							 const void *x, ds_cuda_dtype xtype, int ldx, int n,
+							 void *y, ds_cuda_dtype ytype, int ldy, int kt);
+
+/* Check the arguments every matrix product shares; n_max bounds n. */
+int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,
+							int M, int K, const void *x, ds_cuda_dtype xtype, int ldx,
+							int n, const void *y, ds_cuda_dtype ytype, int ldy, int n_max);
+
+#endif							/* DS_KERNELS_MATVEC_CUH */

@@ -1,0 +1,454 @@
+/*
+ * bench_kernels.cu -- the matrix products on the weight shapes of
+ * DeepSeek-R1-Distill-Qwen-1.5B and -7B, in every weight type, at batch 1,
+ * 2, 4, 8, 16, 64 and 256, against the two ceilings measured in the same
+ * run: a device-to-device copy (bytes read + written) and cuBLAS bf16 GEMM
+ * of the same shape (weights already bf16).
+ *
+ * Method (.library METHOD.md): each configuration is captured in a CUDA
+ * graph of R launches that walk through enough copies of the weights to
+ * exceed the 60 MB L2 several times over, so every launch reads its weights
+ * from memory; the graph is replayed 9 times with events and the median
+ * replay time / R is reported.  Inputs are random (never zeros); weights
+ * are random blocks with valid scales, made on the device.
+ *
+ * Columns: time per product (us); weight GB/s = quantized weight bytes / time;
+ * %copy = that over the copy bandwidth; TFLOP/s = 2 M K n / time; vs cuBLAS =
+ * cuBLAS bf16 time / this time (1.00 = as fast as cuBLAS on bf16 weights).
+ *
+ * Usage: bench_kernels [full-table-file]  (default: only the summary)
+ * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  to narrow.
+ */
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "deepseek_kernels.h"
+#include "gemm_cublas.cuh"
+#include "gemm_fused.cuh"
+#include "matvec.cuh"
+#include "test_common.h"
+
+#define CK(x) \
+	do { \
+		cudaError_t e_ = (x); \
+		if (e_ != cudaSuccess) { \
+			printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+			exit(2); \
+		} \
+	} while (0)
+
+static const size_t ROTATE_BYTES = (size_t) 320 << 20;	/* > 5 x L2 */
+
+struct Shape
+{
+	int			M,
+				K;
+	const char *what;
+};
+
+static const Shape shapes[] = {
+	{1536, 8960, "1.5B ffn_down"}, {8960, 1536, "1.5B ffn_up/gate"}, {1536, 1536, "1.5B attn_q/o"},
+	{3584, 18944, "7B ffn_down"}, {18944, 3584, "7B ffn_up/gate"}, {3584, 3584, "7B attn_q/o"},
+	{152064, 1536, "1.5B output"}, {152064, 3584, "7B output"},
+};
+static const int batches[] = {1, 2, 4, 8, 16, 64, 256};
+
+/* random bytes, then valid f16 scales in every block (or f16/bf16 values) */
+__global__ void
+k_fill(uint8_t *w, size_t bytes, uint64_t seed)
+{
+	for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < bytes / 4;
+		 i += (size_t) gridDim.x * blockDim.x)
+	{
+		uint64_t	h = (i + 1) * 0x9e3779b97f4a7c15ull ^ seed;
+
+		h ^= h >> 31;
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 29;
+		((uint32_t *) w)[i] = (uint32_t) h;
+	}
+}
+
+/* a small f16/bf16 bit pattern from a hash: |v| in [2^-12, 2^-4) */
+__device__ uint16_t
+small_half(uint32_t h, bool bf16)
+{
+	uint32_t	mant = h & 0x3ff,
+				e = 3 + (h >> 10) % 8;	/* f16 exponent 3..10: 2^-12 .. 2^-5 */
+
+	if (bf16)
+		return (uint16_t) (((h >> 20) & 1) << 15 | (e + 112) << 7 | (mant >> 3));
+	return (uint16_t) (((h >> 20) & 1) << 15 | e << 10 | mant);
+}
+
+__global__ void
+k_fix_scales(uint8_t *w, size_t nblocks, int type, int block_bytes)
+{
+	for (size_t b = (size_t) blockIdx.x * blockDim.x + threadIdx.x; b < nblocks;
+		 b += (size_t) gridDim.x * blockDim.x)
+	{
+		uint8_t    *p = w + b * block_bytes;
+		uint32_t	h = (uint32_t) (b * 2654435761u) ^ 0x5bd1e995u;
+
+		switch (type)
+		{
+			case DS_TYPE_F16:
+			case DS_TYPE_BF16:
+				*(uint16_t *) p = small_half(h, type == DS_TYPE_BF16);
+				break;
+			case DS_TYPE_Q6_K:
+				*(uint16_t *) (p + 208) = small_half(h, false);
+				break;
+			default:
+				*(uint16_t *) p = small_half(h, false);
+				if (type == DS_TYPE_Q4_1 || type == DS_TYPE_Q4_K || type == DS_TYPE_Q5_K)
+					*(uint16_t *) (p + 2) = small_half(h * 7919u, false);
+				break;
+		}
+	}
+}
+
+static void
+fill_weights(uint8_t *w, size_t bytes, int type, uint64_t seed)
+{
+	const ds_type_traits *tt = ds_type_info(type);
+
+	k_fill<<<1024, 256>>>(w, bytes, seed);
+	k_fix_scales<<<1024, 256>>>(w, bytes / tt->block_bytes, type, tt->block_bytes);
+	CK(cudaGetLastError());
+}
+
+static double
+median(std::vector<double> v)
+{
+	std::sort(v.begin(), v.end());
+	return v[v.size() / 2];
+}
+
+/*
+ * Median time of one call (seconds): R calls, call(i) for i = 0..R-1, in a
+ * graph replayed 9 times.  Returns -1 if a call fails.
+ */
+template <typename F>
+static double
+time_graph(cudaStream_t s, int R, F call)
+{
+	cudaGraph_t g;
+	cudaGraphExec_t ge;
+	cudaEvent_t e0,
+				e1;
+	std::vector<double> t;
+	int			bad = 0;
+
+	for (int i = 0; i < 2; i++)	/* warm-up outside the graph */
+		bad |= call(i);
+	CK(cudaStreamSynchronize(s));
+	if (bad)
+		return -1;
+	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+	for (int i = 0; i < R; i++)
+		bad |= call(i);
+	CK(cudaStreamEndCapture(s, &g));
+	if (bad)
+	{
+		cudaGraphDestroy(g);
+		return -1;
+	}
+	CK(cudaGraphInstantiate(&ge, g, 0));
+	CK(cudaEventCreate(&e0));
+	CK(cudaEventCreate(&e1));
+	CK(cudaGraphLaunch(ge, s));
+	for (int rep = 0; rep < 9; rep++)
+	{
+		float		ms;
+
+		CK(cudaEventRecord(e0, s));
+		CK(cudaGraphLaunch(ge, s));
+		CK(cudaEventRecord(e1, s));
+		CK(cudaEventSynchronize(e1));
+		CK(cudaEventElapsedTime(&ms, e0, e1));
+		t.push_back(ms * 1e-3 / R);
+	}
+	cudaEventDestroy(e0);
+	cudaEventDestroy(e1);
+	cudaGraphExecDestroy(ge);
+	cudaGraphDestroy(g);
+	return median(t);
+}
+
+/* device-to-device copy bandwidth, bytes read + written per second */
+static double
+copy_bandwidth(cudaStream_t s)
+{
+	size_t		n = (size_t) 1 << 30;
+	void	   *a,
+			   *b;
+	double		t;
+
+	CK(cudaMalloc(&a, n));
+	CK(cudaMalloc(&b, n));
+	CK(cudaMemset(a, 1, n));
+	t = time_graph(s, 4, [&] (int) { return (int) cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, s); });
+	CK(cudaFree(a));
+	CK(cudaFree(b));
+	return 2.0 * n / t;
+}
+
+struct Row
+{
+	std::string type,
+				shape,
+				path;
+	int			M,
+				K,
+				n;
+	double		t,
+				gbs,
+				pct,
+				tflops,
+				vs_cublas;
+};
+
+int
+main(int argc, char **argv)
+{
+	FILE	   *full = argc > 1 ? fopen(argv[1], "w") : NULL;
+	const char *types_env = getenv("DS_BENCH_TYPES");
+	const char *shapes_env = getenv("DS_BENCH_SHAPES");
+	ds_cuda_context *ctx;
+	cudaStream_t s;
+	cublasHandle_t cb;
+	std::vector<Row> rows;
+	double		copy_bw;
+	int			rc;
+
+	rc = ds_cuda_context_create(0, (size_t) 3 << 30, &ctx);
+	if (rc != DS_CUDA_OK)
+	{
+		printf("bench: context: %s: %s\n", ds_cuda_status_name(rc), ds_cuda_last_error());
+		return 1;
+	}
+	CK(cudaStreamCreate(&s));
+	cublasCreate(&cb);
+	cublasSetStream(cb, s);
+	{
+		void	   *cws;
+
+		CK(cudaMalloc(&cws, 32 << 20));
+		cublasSetWorkspace(cb, cws, 32 << 20);
+	}
+	copy_bw = copy_bandwidth(s);
+	printf("bench: %s, %d SMs; device-to-device copy %.0f GB/s (read + write)\n",
+		   ds_cuda_context_device_name(ctx), ds_cuda_context_sm_count(ctx), copy_bw / 1e9);
+	if (full)
+		fprintf(full, "# %s; copy %.1f GB/s\n%-5s %-17s %6s %6s %4s %-7s %10s %8s %6s %8s %7s\n",
+				ds_cuda_context_device_name(ctx), copy_bw / 1e9, "type", "shape", "M", "K", "n",
+				"path", "time_us", "GB/s", "%copy", "TFLOP/s", "vs_cublas");
+
+	for (int si = 0; si < (int) (sizeof(shapes) / sizeof(shapes[0])); si++)
+	{
+		const Shape &sh = shapes[si];
+
+		if (shapes_env && !strstr(shapes_env, std::to_string(si).c_str()))
+			continue;
+
+		/* cuBLAS bf16 reference for every batch of this shape */
+		double		ref_t[8] = {0};
+		size_t		bf_bytes = (size_t) sh.M * sh.K * 2;
+		int			bf_copies = (int) std::max<size_t>(1, (ROTATE_BYTES + bf_bytes - 1) / bf_bytes);
+		uint8_t    *bfw;
+		float	   *x,
+				   *y;
+		uint16_t   *xb;
+
+		CK(cudaMalloc(&bfw, bf_bytes * bf_copies));
+		fill_weights(bfw, bf_bytes * bf_copies, DS_TYPE_BF16, 11 + si);
+		CK(cudaMalloc(&x, (size_t) 256 * sh.K * 4));
+		CK(cudaMalloc(&xb, (size_t) 256 * sh.K * 2));
+		CK(cudaMalloc(&y, (size_t) 256 * sh.M * 4));
+		/* x: random f32 of moderate size (bf16 copy for cuBLAS) */
+		{
+			std::vector<float> hx((size_t) 256 * sh.K);
+			std::vector<uint16_t> hb(hx.size());
+			Rng			r(7 + si);
+
+			for (size_t i = 0; i < hx.size(); i++)
+			{
+				hx[i] = r.normal();
+				hb[i] = ds_f32_to_bf16(hx[i]);
+			}
+			CK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
+			CK(cudaMemcpy(xb, hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
+		}
+		for (int bi = 0; bi < 7; bi++)
+		{
+			int			n = batches[bi];
+			const float one = 1.0f,
+						zero = 0.0f;
+
+			ref_t[bi] = time_graph(s, std::max(bf_copies, 8), [&] (int i) {
+				return (int) cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, sh.M, n, sh.K, &one,
+										  bfw + (size_t) (i % bf_copies) * bf_bytes, CUDA_R_16BF, sh.K,
+										  xb, CUDA_R_16BF, sh.K, &zero, y, CUDA_R_32F, sh.M,
+										  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+			});
+			rows.push_back({"bf16", sh.what, "cuBLAS", sh.M, sh.K, n, ref_t[bi], bf_bytes / ref_t[bi] / 1e9,
+							100.0 * bf_bytes / ref_t[bi] / copy_bw, 2.0 * sh.M * sh.K * n / ref_t[bi] / 1e12, 1.0});
+		}
+		CK(cudaFree(bfw));
+
+		for (int type : all_types)
+		{
+			if (types_env && !strstr(types_env, ds_type_name(type)))
+				continue;
+
+			size_t		wb = ds_row_size(type, sh.K) * sh.M;
+			int			copies = (int) std::max<size_t>(1, (ROTATE_BYTES + wb - 1) / wb);
+			size_t		stride = (wb + 255) & ~(size_t) 255;
+			uint8_t    *w;
+
+			CK(cudaMalloc(&w, stride * copies));
+			fill_weights(w, stride * copies, type, 1000 + type * 31 + si);
+			for (int bi = 0; bi < 7; bi++)
+			{
+				int			n = batches[bi];
+				int			R = std::max(copies, 8);
+				struct
+				{
+					const char *name;
+					int			kind;
+				}			paths[] = {{"matvec", 0}, {"fused", 1}, {"cublas", 2}};
+
+				for (auto &p : paths)
+				{
+					if (p.kind == 0 && n > 16)
+						continue;
+					if (p.kind > 0 && n < 16)
+						continue;
+
+					double		t = time_graph(s, R, [&] (int i) {
+						const uint8_t *wi = w + (size_t) (i % copies) * stride;
+
+						if (p.kind == 0)
+						{
+							/* passes of at most 8 vectors */
+							int			rc2 = 0;
+
+							for (int b = 0; b < n && !rc2; b += 8)
+								rc2 = ds_matvec_launch(ctx, s, wi, type, sh.M, sh.K, x + (size_t) b * sh.K,
+													   DS_CUDA_F32, sh.K, std::min(8, n - b),
+													   y + (size_t) b * sh.M, DS_CUDA_F32, sh.M, 0);
+							return rc2;
+						}
+						if (p.kind == 1)
+							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
+						return ds_gemm_cublas_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+													 sh.K, n, y, DS_CUDA_F32, sh.M, 0);
+					});
+
+					if (t < 0)
+					{
+						printf("bench: %s %s n=%d %s failed: %s\n", ds_type_name(type), sh.what, n,
+							   p.name, ds_cuda_last_error());
+						continue;
+					}
+					rows.push_back({ds_type_name(type), sh.what, p.name, sh.M, sh.K, n, t, wb / t / 1e9,
+									100.0 * wb / t / copy_bw, 2.0 * sh.M * sh.K * n / t / 1e12,
+									ref_t[bi] / t});
+				}
+			}
+			CK(cudaFree(w));
+		}
+		CK(cudaFree(x));
+		CK(cudaFree(xb));
+		CK(cudaFree(y));
+	}
+
+	if (full)
+	{
+		for (auto &r : rows)
+			fprintf(full, "%-5s %-17s %6d %6d %4d %-7s %10.2f %8.0f %6.1f %8.1f %7.2f\n",
+					r.type.c_str(), r.shape.c_str(), r.M, r.K, r.n, r.path.c_str(), r.t * 1e6,
+					r.gbs, r.pct, r.tflops, r.vs_cublas);
+		fclose(full);
+	}
+
+	/* summary: batch 1 and 8 of the small-batch kernel, % of copy; batch-8 /
+	 * batch-1 time; best larger-batch path vs cuBLAS */
+	printf("\nsmall-batch kernel: %% of copy bandwidth at batch 1 (batch 8), t8/t1\n");
+	printf("%-5s", "type");
+	for (auto &sh : shapes)
+		printf(" %13dx%-6d", sh.M, sh.K);
+	printf("\n");
+	for (int type : all_types)
+	{
+		bool		any = false;
+
+		for (auto &r : rows)
+			any |= r.type == ds_type_name(type);
+		if (!any)
+			continue;
+		printf("%-5s", ds_type_name(type));
+		for (auto &sh : shapes)
+		{
+			const Row  *r1 = NULL,
+					   *r8 = NULL;
+
+			for (auto &r : rows)
+				if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.path == "matvec")
+				{
+					if (r.n == 1)
+						r1 = &r;
+					if (r.n == 8)
+						r8 = &r;
+				}
+			if (r1 && r8)
+				printf("   %3.0f%% (%3.0f%%) %4.2f", r1->pct, r8->pct, r8->t / r1->t);
+			else
+				printf(" %20s", "-");
+		}
+		printf("\n");
+	}
+	printf("\nlarger batches: best path, time vs cuBLAS bf16 (1.00 = equal), n = 16 / 64 / 256\n");
+	printf("%-5s", "type");
+	for (auto &sh : shapes)
+		printf(" %13dx%-6d", sh.M, sh.K);
+	printf("\n");
+	for (int type : all_types)
+	{
+		bool		any = false;
+
+		for (auto &r : rows)
+			any |= r.type == ds_type_name(type);
+		if (!any)
+			continue;
+		printf("%-5s", ds_type_name(type));
+		for (auto &sh : shapes)
+		{
+			char		cell[64] = "";
+
+			for (int n : {16, 64, 256})
+			{
+				const Row  *best = NULL;
+
+				for (auto &r : rows)
+					if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.n == n &&
+						(!best || r.t < best->t))
+						best = &r;
+				snprintf(cell + strlen(cell), sizeof(cell) - strlen(cell), "%s%4.2f%c",
+						 n == 16 ? "" : "/", best ? best->vs_cublas : 0.0,
+						 best ? best->path[0] : '-');
+			}
+			printf(" %20s", cell);
+		}
+		printf("\n");
+	}
+	printf("(path letters: m = small-batch passes, f = fused GEMM, c = dequantize + cuBLAS)\n");
+	ds_cuda_context_destroy(ctx);
+	return 0;
+}

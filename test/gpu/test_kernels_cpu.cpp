@@ -1,0 +1,539 @@
+/*
+ * test_kernels_cpu.cpp -- the CPU half of the kernel tests (no GPU needed;
+ * CI runs it through `make kernels-test-cpu`).
+ *
+ *  1. The block decoders of kernels/qblock.cuh, compiled as plain C++,
+ *     against quant.c's reference dequantizer on fresh random blocks: every
+ *     element of every group from the tensor-core fragments (exact integers
+ *     times the group scale), the natural-order decoder, the packed K-quant
+ *     scales, and the alignment each decoder assumes.
+ *  2. The small-batch product's data flow, emulated lane by lane with the
+ *     m16n8k16 fragment layout (x split into bf16 hi/lo, per-group scales,
+ *     x sums), against the reference product.
+ *  3. Properties of the other references (rmsnorm, rope, swiglu, embed,
+ *     argmax, top-k, sampling).
+ *
+ * Ends with "kernels-test-cpu: N passed, M failed" and exits 1 on failure.
+ */
+#include <algorithm>
+#include <vector>
+
+#include "qblock.cuh"
+#include "kernels_ref.h"
+#include "test_common.h"
+
+using namespace dsq;
+
+static float
+bf16_to_f(uint32_t h)
+{
+	return bits_f32(h << 16);
+}
+
+/* ---- 1. decoders ------------------------------------------------------ */
+
+/* the scale group of register r of group grp */
+template <int T>
+static int
+scale_group(int grp, int r)
+{
+	return Q<T>::SG == 16 ? 2 * grp + (r >> 1) : grp;
+}
+
+/* the scale pairs of half h of a tile, for types that have scales */
+template <int T>
+static void
+scales_of(const uint8_t *tp, int h, float *s, float *c)
+{
+	if constexpr (Q<T>::SG > 0)
+		Q<T>::scales_half(tp, h, s, c);
+}
+
+template <int T>
+static void
+test_decoder(Rng &rng, Tally &tl)
+{
+	using QT = Q<T>;
+	const int	blk = ds_type_info(T)->block_elems;
+	/* two whole tiles and, for 32-element blocks, a partial third */
+	const int	K = 2 * QT::TILE_K + (blk == 32 ? 96 : 0);
+	const int	M = 5;
+	std::vector<uint8_t> w = random_weights(T, M, K, rng);
+	size_t		rb = ds_row_size(T, K);
+	std::vector<float> ref(K);
+	int			bad_frag = 0,
+				bad_cover = 0,
+				bad_int = 0,
+				bad_d8 = 0;
+	double		worst = 0.0;
+
+	for (int m = 0; m < M; m++)
+	{
+		const uint8_t *row = w.data() + m * rb;
+
+		ds_dequantize_row(T, row, ref.data(), K);
+		for (int tile = 0; tile * QT::TILE_K < K; tile++)
+		{
+			const uint8_t *tp = row + (size_t) tile * QT::TILE_B;
+			int			ng = std::min(QT::TILE_K, K - tile * QT::TILE_K) / 32;
+			float		s[16],
+						c[16];
+
+			if (QT::SG)
+			{
+				constexpr int nh = QT::SG ? QT::TILE_K / QT::SG / 2 : 1;
+
+				for (int h = 0; h < 2; h++)
+					if (QT::SG == 16 || 4 * h < ng)
+						scales_of<T>(tp, h, s + h * nh, c + h * nh);
+			}
+			for (int grp = 0; grp < ng; grp++)
+			{
+				int			hits[32] = {0};
+				const float *rg = ref.data() + tile * QT::TILE_K + grp * 32;
+
+				for (int t = 0; t < 4; t++)
+				{
+					uint32_t	a[QT::NPL][4];
+
+					QT::frag(tp, grp, t, a);
+					for (int r = 0; r < 4; r++)
+						for (int h = 0; h < 2; h++)
+						{
+							int			e = QT::kmap(t, r, h);
+							double		val = 0.0,
+										tol;
+
+							if (e < 0 || e >= 32)
+							{
+								bad_cover++;
+								continue;
+							}
+							hits[e]++;
+							for (int p = 0; p < QT::NPL; p++)
+							{
+								float		A = bf16_to_f(h ? a[p][r] >> 16 : a[p][r] & 0xffff);
+
+								if (QT::SG && (A != floorf(A) || A < -128 || A > 255))
+									bad_int++;
+								val += A;
+							}
+							if (QT::SG)
+							{
+								int			sg = scale_group<T>(grp, r);
+
+								tol = 1e-6 * (fabs(s[sg]) * 256 + fabs(c[sg])) + 1e-30;
+								val = (double) s[sg] * val + c[sg];
+							}
+							else
+								tol = 0.0;
+							if (!(fabs(val - rg[e]) <= tol))
+								bad_frag++;
+							worst = std::max(worst, fabs(val - rg[e]));
+						}
+				}
+				for (int e = 0; e < 32; e++)
+					if (hits[e] != 1)
+						bad_cover++;
+				/* dequant8 of the four 8-element runs of this group */
+				for (int j = 4 * grp; j < 4 * grp + 4; j++)
+				{
+					float		v[8];
+
+					QT::dequant8(tp, j, v);
+					for (int i = 0; i < 8; i++)
+						if (!(fabs(v[i] - ref[tile * QT::TILE_K + 8 * j + i]) <=
+							  1e-6 * fabs(ref[tile * QT::TILE_K + 8 * j + i])))
+							bad_d8++;
+				}
+			}
+		}
+	}
+	tl.check(bad_frag == 0 && bad_cover == 0 && bad_int == 0,
+			 "%-5s fragments: %d rows x %d: value errors %d, coverage errors %d, "
+			 "non-integer A %d (max |err| %.2g)",
+			 ds_type_name(T), M, K, bad_frag, bad_cover, bad_int, worst);
+	tl.check(bad_d8 == 0, "%-5s dequant8: %d mismatches", ds_type_name(T), bad_d8);
+
+	/* with SG = 16 each k16 step (registers 0-1, 2-3) stays in one scale group */
+	if (QT::SG == 16)
+	{
+		int			bad = 0;
+
+		for (int t = 0; t < 4; t++)
+			for (int r = 0; r < 4; r++)
+				for (int h = 0; h < 2; h++)
+					if (QT::kmap(t, r, h) / 16 != (r >> 1))
+						bad++;
+		tl.check(bad == 0, "%-5s k16 steps inside 16-element scale groups", ds_type_name(T));
+	}
+
+	/* every tile of every row has the alignment the decoder's loads need */
+	{
+		int			bad = 0;
+
+		for (int kk = std::max(blk, 32); kk <= 40 * 256; kk += std::max(blk, 32))
+		{
+			size_t		rbk = ds_row_size(T, kk);
+
+			for (int row = 0; row < 4; row++)
+				for (int tile = 0; tile * QT::TILE_K < kk; tile++)
+					if ((row * rbk + (size_t) tile * QT::TILE_B) % QT::ALIGN != 0)
+						bad++;
+		}
+		tl.check(bad == 0, "%-5s tiles %d-byte aligned for every K", ds_type_name(T),
+				 QT::ALIGN);
+	}
+}
+
+/* k4_scales against quant.c's ds_get_scale_min_k4 on random scale bytes */
+static void
+test_k4_scales(Rng &rng, Tally &tl)
+{
+	int			bad = 0;
+
+	for (int it = 0; it < 20000; it++)
+	{
+		uint8_t		q[12];
+
+		for (int i = 0; i < 12; i++)
+			q[i] = (uint8_t) rng.u32();
+		for (int h = 0; h < 2; h++)
+		{
+			uint32_t	sc4,
+						m4;
+
+			k4_scales(q, h, &sc4, &m4);
+			for (int i = 0; i < 4; i++)
+			{
+				uint8_t		sc,
+							m;
+
+				ds_get_scale_min_k4(4 * h + i, q, &sc, &m);
+				if (((sc4 >> (8 * i)) & 0xff) != sc || ((m4 >> (8 * i)) & 0xff) != m)
+					bad++;
+			}
+		}
+	}
+	tl.check(bad == 0, "k4_scales == ds_get_scale_min_k4 on 20000 random scale sets");
+}
+
+/* ---- 2. the small-batch product, emulated ----------------------------- */
+
+/*
+ * One warp's work in matvec.cu for 16 rows and NB = 8 vectors, lane by
+ * lane: x prepared as in prep_x (bf16 hi/lo by kmap, sums per scale group),
+ * fragments from frag(), products by the m16n8k16 layout, then
+ * acc += s * C + c * X per scale group.
+ */
+template <int T>
+static void
+test_matvec_emulated(Rng &rng, Tally &tl, int K)
+{
+	using QT = Q<T>;
+	const int	M = 16,
+				NB = 8;
+	std::vector<uint8_t> w = random_weights(T, M, K, rng);
+	std::vector<float> x((size_t) NB * K),
+				y((size_t) NB * M),
+				ref((size_t) NB * M);
+	size_t		rb = ds_row_size(T, K);
+	double		acc[16][8] = {{0}};
+
+	for (auto &v : x)
+		v = rng.normal();
+	ds_ref_matmul(T, w.data(), M, K, x.data(), K, NB, ref.data(), M);
+
+	for (int k0 = 0; k0 < K; k0 += 32)
+	{
+		int			tile = k0 / QT::TILE_K,
+					grp = (k0 % QT::TILE_K) / 32;
+		/* B fragments (hi, lo) for each (batch, t), and x sums per scale group */
+		uint32_t	bh[8][4][4],
+					bl[8][4][4];
+		double		X[8][2] = {{0}};
+
+		for (int b = 0; b < NB; b++)
+			for (int t = 0; t < 4; t++)
+				for (int r = 0; r < 4; r++)
+				{
+					float		hv[2],
+								lv[2];
+
+					for (int h = 0; h < 2; h++)
+					{
+						float		v = x[(size_t) b * K + k0 + QT::kmap(t, r, h)];
+
+						hv[h] = bf16_to_f(ds_f32_to_bf16(v));
+						lv[h] = bf16_to_f(ds_f32_to_bf16(v - hv[h]));
+						X[b][QT::SG == 16 ? r >> 1 : 0] += (double) hv[h] + lv[h];
+					}
+					bh[b][t][r] = pack_bf16x2(hv[0], hv[1]);
+					bl[b][t][r] = pack_bf16x2(lv[0], lv[1]);
+				}
+		for (int lane = 0; lane < 32; lane++)
+		{
+			int			g = lane >> 2,
+						t = lane & 3;
+			/* fragments of rows g and g+8 as lanes t' = 0..3 of this row group hold them */
+			uint32_t	af[2][4][QT::NPL][4];
+			float		sc[2][16],
+						cc[2][16];
+			double		C[2][2] = {{0}};
+
+			for (int ri = 0; ri < 2; ri++)
+			{
+				const uint8_t *tp = w.data() + (g + 8 * ri) * rb + (size_t) tile * QT::TILE_B;
+
+				for (int tq = 0; tq < 4; tq++)
+					QT::frag(tp, grp, tq, af[ri][tq]);
+				if (QT::SG)
+				{
+					constexpr int nh = QT::SG ? QT::TILE_K / QT::SG / 2 : 1;
+
+					for (int h = 0; h < 2; h++)
+						scales_of<T>(tp, h, sc[ri] + h * nh, cc[ri] + h * nh);
+				}
+			}
+			/* the two k16 steps: registers 2*step and 2*step+1 of every lane
+			 * t' of the row group form the 16 k slots of the product */
+			for (int step = 0; step < 2; step++)
+			{
+				for (int tq = 0; tq < 4; tq++)
+					for (int rr = 2 * step; rr < 2 * step + 2; rr++)
+						for (int h = 0; h < 2; h++)
+							for (int ri = 0; ri < 2; ri++)
+								for (int ci = 0; ci < 2; ci++)
+								{
+									int			col = 2 * t + ci;
+									uint32_t	bhv = bh[col][tq][rr],
+												blv = bl[col][tq][rr];
+									double		B = (double) bf16_to_f(h ? bhv >> 16 : bhv & 0xffff) +
+										bf16_to_f(h ? blv >> 16 : blv & 0xffff);
+
+									for (int p = 0; p < QT::NPL; p++)
+									{
+										uint32_t	av = af[ri][tq][p][rr];
+
+										C[ri][ci] += (double) bf16_to_f(h ? av >> 16 : av & 0xffff) * B;
+									}
+								}
+				/* scale after each step (SG 16), after both (SG 32), or none */
+				if (QT::SG == 32 && step == 0)
+					continue;
+				for (int ri = 0; ri < 2; ri++)
+					for (int ci = 0; ci < 2; ci++)
+					{
+						int			row = g + 8 * ri,
+									col = 2 * t + ci;
+
+						if (QT::SG)
+						{
+							int			sgi = scale_group<T>(grp, 2 * step);
+
+							acc[row][col] += sc[ri][sgi] * C[ri][ci] +
+								cc[ri][sgi] * X[col][QT::SG == 16 ? step : 0];
+						}
+						else
+							acc[row][col] += C[ri][ci];
+						C[ri][ci] = 0;
+					}
+			}
+		}
+	}
+	for (int row = 0; row < M; row++)
+		for (int b = 0; b < NB; b++)
+			y[(size_t) b * M + row] = (float) acc[row][b];
+	{
+		double		e = rel_err(y.data(), ref.data(), y.size());
+
+		tl.check(e < 1e-5, "%-5s matvec data flow emulated, 16 x %d, 8 vectors: rel err %.2e",
+				 ds_type_name(T), K, e);
+	}
+}
+
+/* ---- 3. references ---------------------------------------------------- */
+
+static void
+test_refs(Rng &rng, Tally &tl)
+{
+	/* rmsnorm with unit weight has unit RMS; add_rmsnorm = add then norm */
+	{
+		int			n = 1000,
+					rows = 3;
+		std::vector<float> x(n * rows),
+					d(n * rows),
+					wt(n, 1.0f),
+					out(n * rows),
+					h(n * rows),
+					out2(n * rows);
+		double		worst = 0;
+
+		for (auto &v : x)
+			v = 3.0f * rng.normal();
+		for (auto &v : d)
+			v = rng.normal();
+		ds_ref_rmsnorm(x.data(), wt.data(), n, rows, 0.0f, out.data());
+		for (int r = 0; r < rows; r++)
+		{
+			double		ss = 0;
+
+			for (int i = 0; i < n; i++)
+				ss += (double) out[r * n + i] * out[r * n + i];
+			worst = std::max(worst, fabs(sqrt(ss / n) - 1.0));
+		}
+		tl.check(worst < 1e-5, "ref rmsnorm: unit RMS (err %.1e)", worst);
+		h = x;
+		ds_ref_add_rmsnorm(h.data(), d.data(), wt.data(), n, rows, 1e-6f, out.data());
+		for (size_t i = 0; i < x.size(); i++)
+			x[i] += d[i];
+		ds_ref_rmsnorm(x.data(), wt.data(), n, rows, 1e-6f, out2.data());
+		tl.check(rel_err(h.data(), x.data(), x.size()) == 0 &&
+				 rel_err(out.data(), out2.data(), out.size()) == 0,
+				 "ref add_rmsnorm == add then rmsnorm");
+	}
+	/* rope: position 0 is identity; rotation keeps each pair's norm; NEOX is
+	 * NORM on the halves interleaved */
+	{
+		int			hd = 64,
+					nh = 3,
+					nt = 4;
+		std::vector<float> x(hd * nh * nt),
+					a,
+					b,
+					inter(x.size()),
+					ff(hd / 2);
+		std::vector<int32_t> pos = {0, 1, 77, 4000};
+		int			bad = 0;
+
+		for (auto &v : x)
+			v = rng.normal();
+		for (auto &v : ff)
+			v = rng.range(1.0f, 8.0f);
+		a = x;
+		ds_ref_rope(a.data(), nt, nh, hd, hd * nh, hd, pos.data(), 0, 10000.0f, 1.0f, ff.data());
+		for (int i = 0; i < hd * nh; i++)
+			if (a[i] != x[i])
+				bad++;
+		for (int tk = 1; tk < nt; tk++)
+			for (int i = 0; i < hd * nh; i += 2)
+			{
+				size_t		o = tk * hd * nh + i;
+				double		n0 = hypot(x[o], x[o + 1]),
+							n1 = hypot(a[o], a[o + 1]);
+
+				if (fabs(n0 - n1) > 1e-5 * (1 + n0))
+					bad++;
+			}
+		tl.check(bad == 0, "ref rope: identity at position 0, pair norms kept");
+		/* interleave the NEOX halves into adjacent pairs and compare */
+		for (int tk = 0; tk < nt; tk++)
+			for (int hh = 0; hh < nh; hh++)
+				for (int i = 0; i < hd / 2; i++)
+				{
+					size_t		o = tk * hd * nh + hh * hd;
+
+					inter[o + 2 * i] = x[o + i];
+					inter[o + 2 * i + 1] = x[o + i + hd / 2];
+				}
+		b = x;
+		ds_ref_rope(b.data(), nt, nh, hd, hd * nh, hd, pos.data(), 2, 1e6f, 0.5f, NULL);
+		ds_ref_rope(inter.data(), nt, nh, hd, hd * nh, hd, pos.data(), 0, 1e6f, 0.5f, NULL);
+		bad = 0;
+		for (int tk = 0; tk < nt; tk++)
+			for (int hh = 0; hh < nh; hh++)
+				for (int i = 0; i < hd / 2; i++)
+				{
+					size_t		o = tk * hd * nh + hh * hd;
+
+					if (b[o + i] != inter[o + 2 * i] || b[o + i + hd / 2] != inter[o + 2 * i + 1])
+						bad++;
+				}
+		tl.check(bad == 0, "ref rope: NEOX == adjacent pairs on interleaved halves");
+	}
+	/* swiglu */
+	{
+		float		g[4] = {0.0f, 30.0f, -30.0f, 1.0f},
+					u[4] = {5.0f, 2.0f, 2.0f, 1.0f},
+					o[4];
+
+		ds_ref_swiglu(g, 4, u, 4, 4, 1, o, 4);
+		tl.check(o[0] == 0.0f && fabsf(o[1] - 60.0f) < 1e-4f && fabsf(o[2]) < 1e-10f &&
+				 fabsf(o[3] - 0.7310586f) < 1e-6f, "ref swiglu: silu(0)=0, limits, silu(1)");
+	}
+	/* embed: rows equal the dequantized rows, zeros out of range */
+	{
+		int			vocab = 7,
+					ne = 256;
+		std::vector<uint8_t> tab = random_weights(DS_TYPE_Q4_K, vocab, ne, rng);
+		std::vector<int32_t> ids = {3, 0, 6, -1, 7, 3};
+		std::vector<float> out(ids.size() * ne),
+					row(ne);
+		int			bad = 0;
+
+		ds_ref_embed(tab.data(), DS_TYPE_Q4_K, vocab, ne, ids.data(), (int) ids.size(), out.data());
+		for (size_t i = 0; i < ids.size(); i++)
+		{
+			bool		in = ids[i] >= 0 && ids[i] < vocab;
+
+			if (in)
+				ds_dequantize_row(DS_TYPE_Q4_K, tab.data() + ids[i] * ds_row_size(DS_TYPE_Q4_K, ne),
+								  row.data(), ne);
+			for (int k = 0; k < ne; k++)
+				if (out[i * ne + k] != (in ? row[k] : 0.0f))
+					bad++;
+		}
+		tl.check(bad == 0, "ref embed: rows and out-of-range zeros");
+	}
+	/* argmax, top-k, sampling */
+	{
+		int			n = 5000;
+		std::vector<float> v(n);
+		std::vector<int32_t> ids(64);
+		std::vector<float> vals(64);
+		bool		ok = true;
+
+		for (auto &e : v)
+			e = rng.normal();
+		v[100] = v[4000] = 9.0f;	/* tie: lowest index wins */
+		v[5] = NAN;
+		ok &= ds_ref_argmax(v.data(), n) == 100;
+		ds_ref_topk(v.data(), n, 64, ids.data(), vals.data());
+		ok &= ids[0] == 100 && ids[1] == 4000;
+		for (int j = 1; j < 64; j++)
+			ok &= vals[j] <= vals[j - 1];
+		{
+			std::vector<float> s = v;
+
+			s.erase(s.begin() + 5);
+			std::sort(s.begin(), s.end(), std::greater<float>());
+			for (int j = 0; j < 64; j++)
+				ok &= vals[j] == s[j];
+		}
+		ok &= ds_ref_sample_topk(v.data(), n, 40, 0.0f, 0.5f) == 100;
+		ok &= ds_ref_sample_topk(v.data(), n, 40, 1.0f, 0.0f) == 100;
+		ok &= ds_ref_sample_topk(v.data(), n, 40, 1.0f, 0.999999f) == ids[39] ||
+			ds_ref_sample_topk(v.data(), n, 40, 1.0f, 0.999999f) == ids[38];
+		tl.check(ok, "ref argmax / top-k / sampling: ties, NaN, order, extremes");
+	}
+}
+
+int
+main(void)
+{
+	uint64_t	seed = test_seed();
+	Rng			rng(seed);
+	Tally		tl;
+
+	printf("kernels-test-cpu: seed %llu (set DS_TEST_SEED to repeat)\n",
+		   (unsigned long long) seed);
+	test_k4_scales(rng, tl);
+#define DECODER(T) test_decoder<T>(rng, tl);
+	DSQ_FOR_EACH_TYPE(DECODER)
+#define EMULATE(T) test_matvec_emulated<T>(rng, tl, 512); \
+		test_matvec_emulated<T>(rng, tl, Q<T>::TILE_K == 256 && ds_type_info(T)->block_elems == 32 ? 352 : 768);
+	DSQ_FOR_EACH_TYPE(EMULATE)
+	test_refs(rng, tl);
+	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
+	return tl.failed ? 1 : 0;
+}

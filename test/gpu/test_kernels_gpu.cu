@@ -1,0 +1,714 @@
+/*
+ * test_kernels_gpu.cu -- every kernel of deepseek_cuda.so against its CPU
+ * reference (kernels/ref/), through the library's C interface, on fresh
+ * random inputs each run (the seed is printed; DS_TEST_SEED repeats a run).
+ *
+ * Outputs are poisoned (all bits set: NaN, id -1) before each launch, so an
+ * element a kernel fails to write fails the check.  Sizes are odd as well
+ * as round.  Tolerances, as ||gpu - ref|| / ||ref|| unless said otherwise:
+ *   small-batch product, f32 or bf16 x, f32 y       2e-5  (x split in two bf16)
+ *   small-batch product, bf16 y                     6e-3  (bf16 rounding of y)
+ *   fused GEMM and cuBLAS path                      1.2e-2 (bf16 weights and x)
+ *   dequantize and embed, f32                       exact; bf16: rounding of the exact value
+ *   rmsnorm, swiglu                                 2e-6 f32, 6e-3 bf16
+ *   rope                                            1e-6
+ *   argmax, top-k, top-k sampling                   exact (same ids)
+ * Ends with "gpu-test: N passed, M failed"; exit 1 on any failure.
+ */
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "deepseek_kernels.h"
+#include "kernels_ref.h"
+#include "test_common.h"
+
+static Tally tl;
+static Rng *rng;
+static ds_cuda_context *ctx;
+
+#define CK(x) \
+	do { \
+		cudaError_t e_ = (x); \
+		if (e_ != cudaSuccess) { \
+			printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+			exit(2); \
+		} \
+	} while (0)
+
+/* a device buffer with host copies in and out */
+struct Dev
+{
+	void	   *p = nullptr;
+	size_t		n = 0;
+
+	explicit Dev(size_t bytes) : n(bytes) { CK(cudaMalloc(&p, bytes ? bytes : 16)); }
+	~Dev() { cudaFree(p); }
+	Dev(const Dev &) = delete;
+	template <typename T> T *as() { return (T *) p; }
+	void		put(const void *h) { CK(cudaMemcpy(p, h, n, cudaMemcpyHostToDevice)); }
+	void		get(void *h) { CK(cudaMemcpy(h, p, n, cudaMemcpyDeviceToHost)); }
+	void		poison() { CK(cudaMemset(p, 0xff, n)); }
+};
+
+static float
+bf(uint16_t h)
+{
+	return ds_bf16_to_f32(h);
+}
+
+/* run an API call that must succeed; on failure print the library's message */
+static bool
+ok_call(int rc, const char *what)
+{
+	if (rc != DS_CUDA_OK)
+	{
+		tl.check(false, "%s returned %s: %s", what, ds_cuda_status_name(rc), ds_cuda_last_error());
+		return false;
+	}
+	cudaError_t e = cudaDeviceSynchronize();
+
+	if (e != cudaSuccess)
+	{
+		tl.check(false, "%s: kernel failed: %s", what, cudaGetErrorString(e));
+		exit(2);
+	}
+	return true;
+}
+
+/* random x [n][ldx] as f32, and its bf16 form; xr gets what the kernel sees */
+static void
+make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<uint8_t> &xdev)
+{
+	xr.assign((size_t) n * ldx, 0.0f);
+	xdev.assign((size_t) n * ldx * (xbf16 ? 2 : 4), 0);
+	for (int b = 0; b < n; b++)
+		for (int k = 0; k < K; k++)
+		{
+			float		v = rng->normal();
+			size_t		i = (size_t) b * ldx + k;
+
+			if (xbf16)
+			{
+				uint16_t	h = ds_f32_to_bf16(v);
+
+				memcpy(&xdev[2 * i], &h, 2);
+				v = bf(h);
+			}
+			else
+				memcpy(&xdev[4 * i], &v, 4);
+			xr[i] = v;
+		}
+}
+
+enum Path
+{
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL
+};
+static const char *path_name[] = {"matvec", "fused", "cublas", "matmul"};
+
+/* y = W x by one path against ds_ref_matmul */
+static void
+test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, int ldx_pad = 0)
+{
+	std::vector<uint8_t> w = random_weights(type, M, K, *rng);
+	int			ldx = K + ldx_pad,
+				ldy = M + (ldx_pad ? 3 : 0);
+	std::vector<float> xr,
+				ref((size_t) n * ldy, 0.0f),
+				got((size_t) n * ldy, 0.0f);
+	std::vector<uint8_t> xh;
+	size_t		ysz = ybf16 ? 2 : 4;
+
+	make_x(n, K, ldx, xbf16, xr, xh);
+	ds_ref_matmul(type, w.data(), M, K, xr.data(), ldx, n, ref.data(), ldy);
+
+	Dev			dw(w.size()),
+				dx(xh.size()),
+				dy((size_t) n * ldy * ysz);
+	std::vector<uint8_t> yh(dy.n);
+	int			rc;
+	ds_cuda_dtype xt = xbf16 ? DS_CUDA_BF16 : DS_CUDA_F32,
+				yt = ybf16 ? DS_CUDA_BF16 : DS_CUDA_F32;
+
+	dw.put(w.data());
+	dx.put(xh.data());
+	dy.poison();
+	switch (path)
+	{
+		case P_MATVEC:
+			rc = ds_cuda_matvec(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_FUSED:
+			rc = ds_cuda_gemm_fused(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_CUBLAS:
+			rc = ds_cuda_gemm_cublas(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		default:
+			rc = ds_cuda_matmul(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+	}
+	if (!ok_call(rc, path_name[path]))
+		return;
+	dy.get(yh.data());
+
+	/* compare the M valid entries of each row */
+	std::vector<float> g,
+				r;
+
+	for (int b = 0; b < n; b++)
+		for (int m = 0; m < M; m++)
+		{
+			size_t		i = (size_t) b * ldy + m;
+			float		v;
+
+			if (ybf16)
+			{
+				uint16_t	h;
+
+				memcpy(&h, &yh[2 * i], 2);
+				v = bf(h);
+			}
+			else
+				memcpy(&v, &yh[4 * i], 4);
+			g.push_back(v);
+			r.push_back(ref[i]);
+		}
+
+	double		e = rel_err(g.data(), r.data(), g.size());
+	bool		exact_path = path == P_MATVEC || (path == P_MATMUL && n < 16);
+	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
+
+	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)",
+			 path_name[path], ds_type_name(type), M, K, n, xbf16 ? "bf16" : "f32 ",
+			 ybf16 ? "bf16" : "f32 ", ldx_pad ? " strided" : "", e, tol);
+}
+
+static void
+test_products(void)
+{
+	for (int type : all_types)
+	{
+		int			kq = ds_type_info(type)->block_elems == 256;
+		int			Kodd = kq ? 768 : 352;	/* partial tile for 32-element blocks */
+
+		/* small batch: odd rows, a split-K shape, bf16 in and out */
+		test_product(type, 333, Kodd, 1, P_MATVEC, false, false);
+		test_product(type, 128, 1024, 3, P_MATVEC, false, false);
+		test_product(type, 77, 4096, 8, P_MATVEC, false, false);
+		test_product(type, 1000, 2048, 5, P_MATVEC, true, false);
+		test_product(type, 257, 1536, 2, P_MATVEC, false, true, 8);
+		/* larger batches */
+		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
+		test_product(type, 200, 2048, 37, P_FUSED, true, false);
+		test_product(type, 129, 1024, 130, P_FUSED, false, true, 8);
+		test_product(type, 640, 512, 256, P_FUSED, true, false);
+		test_product(type, 333, Kodd, 20, P_CUBLAS, false, false);
+		test_product(type, 129, 1024, 64, P_CUBLAS, true, true, 8);
+		/* the dispatcher at its crossings */
+		test_product(type, 300, 1024, 12, P_MATMUL, false, false);
+		test_product(type, 300, 1024, 48, P_MATMUL, false, false);
+		test_product(type, 300, 1024, 160, P_MATMUL, true, false);
+	}
+}
+
+/* the same product twice gives the same bits (split-K sums in fixed order) */
+static void
+test_determinism(void)
+{
+	const int	M = 100,
+				K = 8192,
+				n = 8;
+	std::vector<uint8_t> w = random_weights(DS_TYPE_Q4_K, M, K, *rng);
+	std::vector<float> xr;
+	std::vector<uint8_t> xh;
+
+	make_x(n, K, K, false, xr, xh);
+	Dev			dw(w.size()),
+				dx(xh.size()),
+				dy((size_t) n * M * 4);
+	std::vector<float> a((size_t) n * M),
+				b((size_t) n * M);
+
+	dw.put(w.data());
+	dx.put(xh.data());
+	for (int rep = 0; rep < 2; rep++)
+	{
+		dy.poison();
+		if (!ok_call(ds_cuda_matvec(ctx, 0, dw.p, DS_TYPE_Q4_K, M, K, dx.p, DS_CUDA_F32, K, n,
+									dy.p, DS_CUDA_F32, M), "matvec"))
+			return;
+		dy.get(rep ? b.data() : a.data());
+	}
+	tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0,
+			 "matvec split over K: two runs bit-identical");
+}
+
+/* dequantize to f32 (exact) and bf16 (rounded exact value) */
+static void
+test_dequant(void)
+{
+	for (int type : all_types)
+	{
+		int			rows = 37,
+					K = ds_type_info(type)->block_elems == 256 ? 1280 : 800;
+		std::vector<uint8_t> w = random_weights(type, rows, K, *rng);
+		std::vector<float> ref((size_t) rows * K),
+					got(ref.size());
+		std::vector<uint16_t> gb(ref.size());
+		Dev			dw(w.size()),
+					df(ref.size() * 4),
+					db(ref.size() * 2);
+		int			bad = 0;
+
+		for (int r = 0; r < rows; r++)
+			ds_dequantize_row(type, w.data() + r * ds_row_size(type, K), &ref[(size_t) r * K], K);
+		dw.put(w.data());
+		df.poison();
+		db.poison();
+		if (!ok_call(ds_cuda_dequantize(0, dw.p, type, rows, K, df.p, DS_CUDA_F32), "dequantize") ||
+			!ok_call(ds_cuda_dequantize(0, dw.p, type, rows, K, db.p, DS_CUDA_BF16), "dequantize"))
+			continue;
+		df.get(got.data());
+		db.get(gb.data());
+		for (size_t i = 0; i < ref.size(); i++)
+			if (got[i] != ref[i] || gb[i] != ds_f32_to_bf16(ref[i]))
+				bad++;
+		tl.check(bad == 0, "dequant %-5s %d x %d: f32 exact, bf16 rounded: %d mismatches",
+				 ds_type_name(type), rows, K, bad);
+	}
+}
+
+static void
+test_embed(void)
+{
+	for (int type : all_types)
+	{
+		int			vocab = 301,
+					ne = ds_type_info(type)->block_elems == 256 ? 1536 : 896;
+		std::vector<uint8_t> tab = random_weights(type, vocab, ne, *rng);
+		std::vector<int32_t> ids = {0, 300, 17, -1, 301, 150, 150};
+		std::vector<float> ref(ids.size() * ne),
+					got(ref.size());
+		Dev			dt(tab.size()),
+					di(ids.size() * 4),
+					dout(ref.size() * 4);
+
+		ds_ref_embed(tab.data(), type, vocab, ne, ids.data(), (int) ids.size(), ref.data());
+		dt.put(tab.data());
+		di.put(ids.data());
+		dout.poison();
+		if (!ok_call(ds_cuda_embed(0, dt.p, type, vocab, ne, di.as<int32_t>(), (int) ids.size(),
+								   dout.p, DS_CUDA_F32), "embed"))
+			continue;
+		dout.get(got.data());
+		tl.check(memcmp(got.data(), ref.data(), ref.size() * 4) == 0,
+				 "embed %-5s %zu ids (2 out of range) x %d: exact", ds_type_name(type), ids.size(), ne);
+	}
+}
+
+static void
+test_rmsnorm(void)
+{
+	const int	ns[] = {1536, 3584, 1001};
+
+	for (int n : ns)
+		for (int rows : {1, 7})
+			for (int bfo = 0; bfo < 2; bfo++)
+				for (int add = 0; add < 2; add++)
+				{
+					std::vector<float> h((size_t) n * rows),
+								d(h.size()),
+								w(n),
+								ref(h.size()),
+								got(h.size()),
+								hgot(h.size());
+					std::vector<uint16_t> gb(h.size());
+
+					for (auto &v : h)
+						v = 4.0f * rng->normal();
+					for (auto &v : d)
+						v = rng->normal();
+					for (auto &v : w)
+						v = rng->range(0.5f, 1.5f);
+
+					Dev			dh(h.size() * 4),
+								dd(d.size() * 4),
+								dw(w.size() * 4),
+								dout(h.size() * (bfo ? 2 : 4));
+
+					dh.put(h.data());
+					dd.put(d.data());
+					dw.put(w.data());
+					dout.poison();
+					ds_ref_add_rmsnorm(h.data(), add ? d.data() : NULL, w.data(), n, rows, 1e-6f,
+									   ref.data());
+					if (!ok_call(add ? ds_cuda_add_rmsnorm(0, dh.as<float>(), dd.as<float>(),
+														   dw.as<float>(), n, rows, 1e-6f, dout.p,
+														   bfo ? DS_CUDA_BF16 : DS_CUDA_F32)
+								 : ds_cuda_rmsnorm(0, dh.as<float>(), dw.as<float>(), n, rows,
+												   1e-6f, dout.p, bfo ? DS_CUDA_BF16 : DS_CUDA_F32),
+								 "rmsnorm"))
+						continue;
+					if (bfo)
+					{
+						dout.get(gb.data());
+						for (size_t i = 0; i < got.size(); i++)
+							got[i] = bf(gb[i]);
+					}
+					else
+						dout.get(got.data());
+					dh.get(hgot.data());
+
+					double		e = rel_err(got.data(), ref.data(), got.size());
+					double		eh = rel_err(hgot.data(), h.data(), h.size());
+					double		tol = bfo ? 6e-3 : 2e-6;
+
+					tl.check(e <= tol && eh <= 1e-7, "%s n=%d rows=%d out %s: rel err %.2e, h %.1e",
+							 add ? "add_rmsnorm" : "rmsnorm", n, rows, bfo ? "bf16" : "f32", e, eh);
+				}
+}
+
+static void
+test_add(void)
+{
+	for (size_t count : {(size_t) 1, (size_t) 1003, (size_t) 1 << 20})
+		for (int off = 0; off < 2; off++)
+		{
+			std::vector<float> a(count + 1),
+						b(count + 1),
+						ref(count),
+						got(count);
+
+			for (auto &v : a)
+				v = rng->normal();
+			for (auto &v : b)
+				v = rng->normal();
+			ds_ref_add(ref.data(), a.data() + off, b.data() + off, count);
+
+			Dev			da(a.size() * 4),
+						db(b.size() * 4),
+						dy(count * 4);
+
+			da.put(a.data());
+			db.put(b.data());
+			dy.poison();
+			if (!ok_call(ds_cuda_add(0, dy.as<float>(), da.as<float>() + off, db.as<float>() + off,
+									 count), "add"))
+				continue;
+			dy.get(got.data());
+			tl.check(memcmp(got.data(), ref.data(), count * 4) == 0, "add %zu%s: exact", count,
+					 off ? " (unaligned)" : "");
+		}
+}
+
+static void
+test_rope(void)
+{
+	struct
+	{
+		int			hd,
+					nrot,
+					mode;
+		bool		ff;
+	}			cases[] = {{128, 128, DS_CUDA_ROPE_NEOX, false}, {128, 128, DS_CUDA_ROPE_NORM, true},
+						   {64, 32, DS_CUDA_ROPE_NEOX, true}, {64, 64, DS_CUDA_ROPE_NORM, false}};
+
+	for (auto &c : cases)
+	{
+		int			nt = 13,
+					nh = 5,
+					ld = nh * c.hd + 7;
+		std::vector<float> x((size_t) nt * ld),
+					ref,
+					got(x.size()),
+					ff(c.hd / 2);
+		std::vector<int32_t> pos(nt);
+
+		for (auto &v : x)
+			v = rng->normal();
+		for (auto &v : ff)
+			v = rng->range(1.0f, 40.0f);
+		for (auto &p : pos)
+			p = (int32_t) (rng->u32() % 40000);
+		pos[0] = 0;
+		ref = x;
+		ds_ref_rope(ref.data(), nt, nh, c.hd, ld, c.nrot, pos.data(), c.mode, 1e6f, 1.0f,
+					c.ff ? ff.data() : NULL);
+
+		Dev			dx(x.size() * 4),
+					dp(pos.size() * 4),
+					df(ff.size() * 4);
+
+		dx.put(x.data());
+		dp.put(pos.data());
+		df.put(ff.data());
+		if (!ok_call(ds_cuda_rope(0, dx.as<float>(), nt, nh, c.hd, ld, c.nrot, dp.as<int32_t>(),
+								  (ds_cuda_rope_mode) c.mode, 1e6f, 1.0f,
+								  c.ff ? df.as<float>() : NULL), "rope"))
+			continue;
+		dx.get(got.data());
+
+		double		e = rel_err(got.data(), ref.data(), got.size());
+
+		tl.check(e <= 1e-6, "rope %s head_dim %d n_rot %d%s, positions < 40000: rel err %.2e",
+				 c.mode == DS_CUDA_ROPE_NEOX ? "neox" : "norm", c.hd, c.nrot,
+				 c.ff ? " rope_freqs" : "", e);
+	}
+}
+
+static void
+test_swiglu(void)
+{
+	for (int bfo = 0; bfo < 2; bfo++)
+	{
+		int			n = 8960,
+					rows = 3,
+					ld = 2 * n;
+		std::vector<float> gu((size_t) rows * ld),
+					ref((size_t) rows * n),
+					got(ref.size());
+		std::vector<uint16_t> gb(ref.size());
+
+		for (auto &v : gu)
+			v = 3.0f * rng->normal();
+		/* gate and up interleaved in one buffer: gate at 0, up at n */
+		ds_ref_swiglu(gu.data(), ld, gu.data() + n, ld, n, rows, ref.data(), n);
+
+		Dev			dg(gu.size() * 4),
+					dout(ref.size() * (bfo ? 2 : 4));
+
+		dg.put(gu.data());
+		dout.poison();
+		if (!ok_call(ds_cuda_swiglu(0, dg.as<float>(), ld, dg.as<float>() + n, ld, n, rows,
+									dout.p, bfo ? DS_CUDA_BF16 : DS_CUDA_F32, n), "swiglu"))
+			continue;
+		if (bfo)
+		{
+			dout.get(gb.data());
+			for (size_t i = 0; i < got.size(); i++)
+				got[i] = bf(gb[i]);
+		}
+		else
+			dout.get(got.data());
+
+		double		e = rel_err(got.data(), ref.data(), got.size());
+
+		tl.check(e <= (bfo ? 6e-3 : 2e-6), "swiglu %d x %d strided, out %s: rel err %.2e",
+				 rows, n, bfo ? "bf16" : "f32", e);
+	}
+}
+
+/* argmax, top-k and sampling on random rows with ties, NaN and -inf */
+static void
+test_sampling(void)
+{
+	for (int n : {1000, 152064})
+	{
+		const int	rows = 5;
+		std::vector<float> v((size_t) rows * n),
+					u(rows);
+
+		for (auto &e : v)
+			e = 2.0f * rng->normal();
+		for (int r = 0; r < rows; r++)
+		{
+			float	   *row = &v[(size_t) r * n];
+
+			row[rng->u32() % n] = 11.0f;	/* a tie for the maximum */
+			row[rng->u32() % n] = 11.0f;
+			row[rng->u32() % n] = NAN;
+			u[r] = (float) rng->uni();
+		}
+		/* row 3: every value but a few is -inf; row 4: heavy ties */
+		for (int i = 0; i < n; i++)
+		{
+			v[(size_t) 3 * n + i] = (i % 97 == 5) ? 1.0f : -INFINITY;
+			v[(size_t) 4 * n + i] = (float) (i % 7);
+		}
+
+		Dev			dv(v.size() * 4),
+					du(u.size() * 4),
+					dout(rows * 4);
+		std::vector<int32_t> got(rows);
+
+		dv.put(v.data());
+		du.put(u.data());
+		dout.poison();
+		if (ok_call(ds_cuda_argmax(0, dv.as<float>(), n, rows, n, dout.as<int32_t>()), "argmax"))
+		{
+			int			bad = 0;
+
+			dout.get(got.data());
+			for (int r = 0; r < rows; r++)
+				bad += got[r] != ds_ref_argmax(&v[(size_t) r * n], n);
+			tl.check(bad == 0, "argmax %d rows x %d: %d wrong", rows, n, bad);
+		}
+		for (int k : {1, 40, 256})
+		{
+			Dev			di((size_t) rows * k * 4),
+						dvals((size_t) rows * k * 4);
+			std::vector<int32_t> gi((size_t) rows * k),
+						ri(k);
+			std::vector<float> gv((size_t) rows * k),
+						rv(k);
+			int			bad = 0;
+
+			di.poison();
+			dvals.poison();
+			if (!ok_call(ds_cuda_topk(0, dv.as<float>(), n, rows, n, k, di.as<int32_t>(),
+									  dvals.as<float>()), "topk"))
+				continue;
+			di.get(gi.data());
+			dvals.get(gv.data());
+			for (int r = 0; r < rows; r++)
+			{
+				ds_ref_topk(&v[(size_t) r * n], n, k, ri.data(), rv.data());
+				for (int j = 0; j < k; j++)
+					bad += gi[(size_t) r * k + j] != ri[j] ||
+						memcmp(&gv[(size_t) r * k + j], &rv[j], 4) != 0;
+			}
+			tl.check(bad == 0, "topk k=%d, %d rows x %d (ties, NaN, -inf): %d wrong", k, rows, n, bad);
+
+			dout.poison();
+			if (k > 1 &&
+				ok_call(ds_cuda_sample_topk(0, dv.as<float>(), n, rows, n, k, 0.8f, du.as<float>(),
+											dout.as<int32_t>()), "sample_topk"))
+			{
+				bad = 0;
+				dout.get(got.data());
+				for (int r = 0; r < rows; r++)
+					bad += got[r] != ds_ref_sample_topk(&v[(size_t) r * n], n, k, 0.8f, u[r]);
+				tl.check(bad == 0, "sample_topk k=%d T=0.8, %d rows x %d: %d wrong", k, rows, n, bad);
+			}
+		}
+	}
+}
+
+/* errors come back as codes with a message, and nothing is launched */
+static void
+test_errors(void)
+{
+	float	   *d;
+	int			rc;
+
+	CK(cudaMalloc(&d, 1 << 20));
+	rc = ds_cuda_matvec(ctx, 0, d, DS_TYPE_Q4_K, 100, 100, d, DS_CUDA_F32, 100, 1, d,
+						DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_ARG && strstr(ds_cuda_last_error(), "K") != NULL,
+			 "bad K -> %s (%s)", ds_cuda_status_name(rc), ds_cuda_last_error());
+	rc = ds_cuda_matvec(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 9, d,
+						DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_ARG, "n = 9 on the small-batch kernel -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec(ctx, 0, d, DS_TYPE_Q2_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+						DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "Q2_K -> %s (%s)", ds_cuda_status_name(rc),
+			 ds_cuda_last_error());
+	rc = ds_cuda_matvec(ctx, 0, (char *) d + 2, DS_TYPE_Q8_0, 100, 256, d, DS_CUDA_F32, 256, 1,
+						d, DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_ARG, "unaligned weights -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_topk(0, d, 100, 1, 100, 300, (int32_t *) d, NULL);
+	tl.check(rc == DS_CUDA_ERR_ARG, "top-k k=300 -> %s", ds_cuda_status_name(rc));
+	CK(cudaFree(d));
+	tl.check(cudaGetLastError() == cudaSuccess, "no CUDA error left behind");
+}
+
+/* a decode-like sequence captured in a CUDA graph replays correctly */
+static void
+test_graph(void)
+{
+	const int	M = 1536,
+				K = 1536,
+				n = 1;
+	std::vector<uint8_t> w = random_weights(DS_TYPE_Q6_K, M, K, *rng);
+	std::vector<float> x(K),
+				g(K),
+				xn(K),
+				ref(M),
+				got(M);
+
+	for (auto &v : x)
+		v = rng->normal();
+	for (auto &v : g)
+		v = rng->range(0.5f, 1.5f);
+	ds_ref_rmsnorm(x.data(), g.data(), K, 1, 1e-6f, xn.data());
+	ds_ref_matmul(DS_TYPE_Q6_K, w.data(), M, K, xn.data(), K, n, ref.data(), M);
+
+	Dev			dw(w.size()),
+				dx(K * 4),
+				dg(K * 4),
+				dn(K * 4),
+				dy(M * 4);
+	cudaStream_t s;
+	cudaGraph_t graph;
+	cudaGraphExec_t exec;
+	int			rc1,
+				rc2;
+
+	dw.put(w.data());
+	dx.put(x.data());
+	dg.put(g.data());
+	CK(cudaStreamCreate(&s));
+	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+	rc1 = ds_cuda_rmsnorm(s, dx.as<float>(), dg.as<float>(), K, 1, 1e-6f, dn.p, DS_CUDA_F32);
+	rc2 = ds_cuda_matvec(ctx, s, dw.p, DS_TYPE_Q6_K, M, K, dn.p, DS_CUDA_F32, K, n, dy.p,
+						 DS_CUDA_F32, M);
+	CK(cudaStreamEndCapture(s, &graph));
+	if (!tl.check(rc1 == DS_CUDA_OK && rc2 == DS_CUDA_OK, "graph capture of rmsnorm + matvec: %s",
+				  ds_cuda_last_error()))
+		return;
+	CK(cudaGraphInstantiate(&exec, graph, 0));
+	for (int rep = 0; rep < 3; rep++)
+	{
+		dy.poison();
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+	}
+	dy.get(got.data());
+	tl.check(rel_err(got.data(), ref.data(), M) < 2e-5, "graph replay: rel err %.2e",
+			 rel_err(got.data(), ref.data(), M));
+	cudaGraphExecDestroy(exec);
+	cudaGraphDestroy(graph);
+	cudaStreamDestroy(s);
+}
+
+int
+main(void)
+{
+	uint64_t	seed = test_seed();
+	Rng			r(seed);
+	int			rc;
+
+	rng = &r;
+	printf("gpu-test: seed %llu (set DS_TEST_SEED to repeat)\n", (unsigned long long) seed);
+	if (ds_cuda_device_count() < 1)
+	{
+		printf("gpu-test: no CUDA device\ngpu-test: 0 passed, 1 failed\n");
+		return 1;
+	}
+	rc = ds_cuda_context_create(0, (size_t) 1 << 30, &ctx);
+	if (rc != DS_CUDA_OK)
+	{
+		printf("gpu-test: context: %s: %s\ngpu-test: 0 passed, 1 failed\n",
+			   ds_cuda_status_name(rc), ds_cuda_last_error());
+		return 1;
+	}
+	printf("gpu-test: %s, %d multiprocessors\n", ds_cuda_context_device_name(ctx),
+		   ds_cuda_context_sm_count(ctx));
+	test_errors();
+	test_products();
+	test_determinism();
+	test_graph();
+	test_dequant();
+	test_embed();
+	test_rmsnorm();
+	test_add();
+	test_rope();
+	test_swiglu();
+	test_sampling();
+	ds_cuda_context_destroy(ctx);
+	printf("gpu-test: %d passed, %d failed\n", tl.passed, tl.failed);
+	return tl.failed ? 1 : 0;
+}
