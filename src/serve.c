@@ -55,6 +55,7 @@ typedef struct DsActive
 
 static DsActive *ds_active = NULL;
 static int	ds_n_active = 0;
+static int *ds_scratch = NULL;	/* slot indexes, reused by each pass */
 static uint64 ds_generation = 0;
 static uint64 ds_new_tokens = 0;
 static uint64 ds_new_done = 0;
@@ -67,6 +68,8 @@ DsServeInit(uint64 generation)
 	ds_active = MemoryContextAllocZero(TopMemoryContext,
 									   mul_size(ds_control->n_slots,
 												sizeof(DsActive)));
+	ds_scratch = MemoryContextAlloc(TopMemoryContext,
+									mul_size(ds_control->n_slots, sizeof(int)));
 	for (int i = 0; i < ds_control->n_slots; i++)
 	{
 		initStringInfo(&ds_active[i].inflight);
@@ -144,31 +147,30 @@ DsComplete(ds_engine *e, int index)
 void
 DsServeRetire(ds_engine *e)
 {
-	bool	   *drop = palloc0(sizeof(bool) * ds_control->n_slots);
+	int			n_drop = 0;
 
 	LWLockAcquire(ds_control->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < ds_control->n_slots; i++)
 	{
 		DsSlot	   *slot = DsSlotGet(i);
+		bool		drop = false;
 
 		if (slot->state == DS_SLOT_CANCELLED)
 		{
 			slot->state = DS_SLOT_FREE;
 			slot->request_id = 0;
-			drop[i] = ds_active[i].in_use;
+			drop = ds_active[i].in_use;
 		}
 		else if (ds_active[i].in_use &&
 				 slot->request_id != ds_active[i].request_id)
-			drop[i] = true;
+			drop = true;
+		if (drop)
+			ds_scratch[n_drop++] = i;
 	}
 	LWLockRelease(ds_control->lock);
 
-	for (int i = 0; i < ds_control->n_slots; i++)
-	{
-		if (drop[i])
-			DsDeactivate(e, &ds_active[i]);
-	}
-	pfree(drop);
+	for (int i = 0; i < n_drop; i++)
+		DsDeactivate(e, &ds_active[ds_scratch[i]]);
 }
 
 /* Attach to a request's segment and queue; false (request failed) if not. */
@@ -363,7 +365,7 @@ DsCompareRequest(const void *a, const void *b)
 void
 DsServeAdmit(ds_engine *e)
 {
-	int		   *queued = palloc(sizeof(int) * ds_control->n_slots);
+	int		   *queued = ds_scratch;
 	int			n = 0;
 
 	LWLockAcquire(ds_control->lock, LW_EXCLUSIVE);
@@ -383,7 +385,6 @@ DsServeAdmit(ds_engine *e)
 
 	for (int i = 0; i < n; i++)
 		DsAdmitOne(e, queued[i]);
-	pfree(queued);
 }
 
 /* After a step: take a sequence's new text, count its tokens, retire it if done. */
