@@ -46,8 +46,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--tokens", type=int, default=64)
-    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--prompt-tokens", type=int, default=512)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
 
@@ -71,8 +71,8 @@ def main():
     t_prompt = time.perf_counter() - t0
     L.llama_memory_clear(L.llama_get_memory(ctx), True)
 
-    # decode: B sequences, each with a short 8-token prefix, then N steps
-    pre = 8
+    # decode: B sequences, each with a 16-token prefix (as deepseek-cli bench), then N steps
+    pre = 16
     for s in range(a.batch):
         decode(ctx, batch, [(prompt[i], i, s, i == pre - 1) for i in range(pre)])
     t0 = time.perf_counter()
