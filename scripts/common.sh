@@ -4,7 +4,7 @@
 
 DS_ROOT=${DS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 DS_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-	libtap-parser-sourcehandler-pgtap-perl libpcre2-dev make gcc"
+	libtap-parser-sourcehandler-pgtap-perl libpcre2-dev make gcc g++"
 DS_JOBS=${DS_JOBS:-2}
 
 ds_log() { printf '\n==> %s\n' "$*"; }
@@ -29,15 +29,10 @@ ds_install_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
-ds_have_nvcc() { command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; }
-
-# Build and install the extension, and the CUDA library when nvcc exists.
+# Build and install the extension (kernels/kernels.mk adds the CUDA library
+# to "all" and "install" when nvcc exists).
 ds_build() {
-	make -C "$DS_ROOT" -s -j"$DS_JOBS" all || return 1
-	if ds_have_nvcc; then
-		make -C "$DS_ROOT" -s -j"$DS_JOBS" cuda || return 1
-	fi
-	make -C "$DS_ROOT" -s install
+	make -C "$DS_ROOT" -s -j"$DS_JOBS" all && make -C "$DS_ROOT" -s install
 }
 
 # Does the Makefile (with kernels.mk) define this target?

@@ -58,7 +58,7 @@ record() {
 	SUMMARY="$SUMMARY$(printf '  %-22s %4d passed, %d failed' "$name" "$passed" "$failed")\n"
 }
 
-# A suite whose output ends with "N passed, N failed".
+# A suite whose output ends with "[name: ]N passed, N failed".
 run_counted() {
 	local name=$1 out rc p f
 	shift
@@ -66,8 +66,8 @@ run_counted() {
 	out=$("$@" 2>&1)
 	rc=$?
 	echo "$out"
-	p=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed$/\1/p' | tail -n 1)
-	f=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed$/\2/p' | tail -n 1)
+	p=$(echo "$out" | sed -n 's/^\(.*[^0-9]\)\?\([0-9]\+\) passed, \([0-9]\+\) failed$/\2/p' | tail -n 1)
+	f=$(echo "$out" | sed -n 's/^\(.*[^0-9]\)\?\([0-9]\+\) passed, \([0-9]\+\) failed$/\3/p' | tail -n 1)
 	if [ -z "$p" ]; then
 		p=0
 		f=1
