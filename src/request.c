@@ -271,7 +271,7 @@ DsDrainQueue(DsRequest *req, StringInfo result)
 typedef struct DsProgress
 {
 	DsSlotState state;
-	bool		worker_gone;	/* admitted by a worker that is no longer there */
+	bool		worker_gone;	/* its worker is no longer there */
 	bool		worker_up;		/* a worker with a loaded model is there */
 	DsWorkerState worker_state;
 	TimestampTz queued_at;
