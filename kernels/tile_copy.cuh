@@ -5,8 +5,8 @@
  * Tile `tile` of row r starts at byte r * row_bytes + tile * TILE_B of W.
  * The copy moves the 16-byte-aligned span that covers it, in 16-byte
  * cp.async chunks, to a row slot of PITCH bytes; the tile's first byte then
- * sits at offset (start & 15) of the slot (tile_offset()).  The last chunk
- * stops at the end of the tile, so nothing past the tensor is read.
+ * sits at offset (start & 15) of the slot (ds_tile_offset()).  Nothing past
+ * the end of the tensor is read.
  */
 #ifndef DS_KERNELS_TILE_COPY_CUH
 #define DS_KERNELS_TILE_COPY_CUH
@@ -24,7 +24,10 @@ ds_tile_offset(size_t row_bytes, int row, int tile, int tile_b)
 /*
  * Queue the copies of tile `tile` of rows row0 .. row0 + nrows - 1 (those
  * below M) into stage; thread `idx` of `nthreads` takes every nthreads-th
- * chunk.  The caller commits the group.
+ * chunk.  The caller commits the group.  Whole 16-byte chunks are read
+ * (bytes past the tile belong to the next tile or row and are never
+ * decoded); only a chunk that would cross the end of the tensor is read
+ * byte by byte.
  */
 template <int T>
 __device__ __forceinline__ void
@@ -36,6 +39,7 @@ ds_issue_tile_rows(const uint8_t *w, size_t row_bytes, int M, int K, uint8_t *st
 	const int	ng = min(QT::TILE_K, K - tile * QT::TILE_K) / 32;
 	const int	tb = dsq::tile_bytes<T>(ng);
 	const size_t toff = (size_t) tile * QT::TILE_B;
+	const size_t end = (size_t) M * row_bytes;
 
 	for (int i = idx; i < nrows * CPR; i += nthreads)
 	{
@@ -46,11 +50,16 @@ ds_issue_tile_rows(const uint8_t *w, size_t row_bytes, int M, int K, uint8_t *st
 		if (row < M)
 		{
 			size_t		gs = (size_t) row * row_bytes + toff;
-			int			rem = (int) (gs & 15) + tb - 16 * c;
+			size_t		src = (gs & ~(size_t) 15) + 16 * c;
+			uint8_t    *dst = stage + r * QT::PITCH + 16 * c;
 
-			if (rem > 0)
-				ds_cp_async16(stage + r * QT::PITCH + 16 * c,
-							  w + (gs & ~(size_t) 15) + 16 * c, min(16, rem));
+			if ((int) (gs & 15) + tb - 16 * c <= 0)
+				continue;
+			if (src + 16 <= end)
+				ds_cp_async16(dst, w + src, 16);
+			else
+				for (size_t b = src; b < end; b++)
+					dst[b - src] = w[b];
 		}
 	}
 }

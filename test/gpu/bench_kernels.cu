@@ -17,7 +17,8 @@
  * cuBLAS bf16 time / this time (1.00 = as fast as cuBLAS on bf16 weights).
  *
  * Usage: bench_kernels [full-table-file]  (default: only the summary)
- * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  to narrow.
+ * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
+ * narrow the run.
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -180,22 +181,57 @@ time_graph(cudaStream_t s, int R, F call)
 	return median(t);
 }
 
-/* device-to-device copy bandwidth, bytes read + written per second */
+__global__ void
+k_copy(const uint4 *a, uint4 *b, size_t n)
+{
+	for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
+		 i += (size_t) gridDim.x * blockDim.x)
+		b[i] = a[i];
+}
+
+/*
+ * Device-to-device copy bandwidth, bytes read + written per second: the
+ * better of cudaMemcpyAsync (outside a graph, where the runtime copies with
+ * a kernel) and a plain 16-byte copy kernel, median of 10 copies of 1 GiB.
+ */
 static double
-copy_bandwidth(cudaStream_t s)
+copy_bandwidth(cudaStream_t s, double *memcpy_bw, double *kernel_bw)
 {
 	size_t		n = (size_t) 1 << 30;
 	void	   *a,
 			   *b;
-	double		t;
+	cudaEvent_t e0,
+				e1;
+	std::vector<double> tm,
+				tk;
 
 	CK(cudaMalloc(&a, n));
 	CK(cudaMalloc(&b, n));
 	CK(cudaMemset(a, 1, n));
-	t = time_graph(s, 4, [&] (int) { return (int) cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, s); });
+	CK(cudaEventCreate(&e0));
+	CK(cudaEventCreate(&e1));
+	for (int rep = 0; rep < 12; rep++)
+	{
+		float		ms;
+
+		CK(cudaEventRecord(e0, s));
+		if (rep & 1)
+			k_copy<<<4 * 132 * 4, 256, 0, s>>>((const uint4 *) a, (uint4 *) b, n / 16);
+		else
+			CK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, s));
+		CK(cudaEventRecord(e1, s));
+		CK(cudaEventSynchronize(e1));
+		CK(cudaEventElapsedTime(&ms, e0, e1));
+		if (rep >= 2)
+			(rep & 1 ? tk : tm).push_back(ms * 1e-3);
+	}
+	cudaEventDestroy(e0);
+	cudaEventDestroy(e1);
 	CK(cudaFree(a));
 	CK(cudaFree(b));
-	return 2.0 * n / t;
+	*memcpy_bw = 2.0 * n / median(tm);
+	*kernel_bw = 2.0 * n / median(tk);
+	return std::max(*memcpy_bw, *kernel_bw);
 }
 
 struct Row
@@ -219,6 +255,7 @@ main(int argc, char **argv)
 	FILE	   *full = argc > 1 ? fopen(argv[1], "w") : NULL;
 	const char *types_env = getenv("DS_BENCH_TYPES");
 	const char *shapes_env = getenv("DS_BENCH_SHAPES");
+	const char *batches_env = getenv("DS_BENCH_BATCHES");
 	ds_cuda_context *ctx;
 	cudaStream_t s;
 	cublasHandle_t cb;
@@ -241,9 +278,15 @@ main(int argc, char **argv)
 		CK(cudaMalloc(&cws, 32 << 20));
 		cublasSetWorkspace(cb, cws, 32 << 20);
 	}
-	copy_bw = copy_bandwidth(s);
-	printf("bench: %s, %d SMs; device-to-device copy %.0f GB/s (read + write)\n",
-		   ds_cuda_context_device_name(ctx), ds_cuda_context_sm_count(ctx), copy_bw / 1e9);
+	{
+		double		bm,
+					bk;
+
+		copy_bw = copy_bandwidth(s, &bm, &bk);
+		printf("bench: %s, %d SMs; device-to-device copy %.0f GB/s (read + write; "
+			   "cudaMemcpyAsync %.0f, copy kernel %.0f)\n", ds_cuda_context_device_name(ctx),
+			   ds_cuda_context_sm_count(ctx), copy_bw / 1e9, bm / 1e9, bk / 1e9);
+	}
 	if (full)
 		fprintf(full, "# %s; copy %.1f GB/s\n%-5s %-17s %6s %6s %4s %-7s %10s %8s %6s %8s %7s\n",
 				ds_cuda_context_device_name(ctx), copy_bw / 1e9, "type", "shape", "M", "K", "n",
@@ -317,6 +360,10 @@ main(int argc, char **argv)
 			{
 				int			n = batches[bi];
 				int			R = std::max(copies, 8);
+
+				if (batches_env && !strstr(("," + std::string(batches_env) + ",").c_str(),
+										   ("," + std::to_string(n) + ",").c_str()))
+					continue;
 				struct
 				{
 					const char *name;
