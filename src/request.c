@@ -300,8 +300,11 @@ DsReadProgress(DsRequest *req, DsProgress *p)
 	p->status = slot->status;
 	p->n_prompt = slot->n_prompt;
 	p->n_ctx = slot->n_ctx;
-	strlcpy(p->error, slot->error, sizeof(p->error));
-	strlcpy(p->model_error, ds_control->error, sizeof(p->model_error));
+	p->error[0] = p->model_error[0] = '\0';
+	if (p->state == DS_SLOT_FAILED)
+		strlcpy(p->error, slot->error, sizeof(p->error));
+	if (p->worker_state == DS_WORKER_FAILED)
+		strlcpy(p->model_error, ds_control->error, sizeof(p->model_error));
 	LWLockRelease(ds_control->lock);
 }
 
