@@ -33,9 +33,13 @@ cleanup() {
 	ds_cluster_stop "$NOPRELOAD"
 	if [ "$FAILED" -eq 0 ]; then
 		rm -rf "$WORK"
-	else
-		echo "test: server logs kept in $WORK/*/server.log"
+		return
 	fi
+	for log in "$WORK"/*/server.log; do
+		[ -f "$log" ] || continue
+		ds_log "last lines of $log"
+		tail -n 40 "$log"
+	done
 }
 trap cleanup EXIT
 
