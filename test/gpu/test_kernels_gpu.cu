@@ -200,6 +200,9 @@ test_products(void)
 		test_product(type, 77, 4096, 8, P_MATVEC, false, false);
 		test_product(type, 1000, 2048, 5, P_MATVEC, true, false);
 		test_product(type, 257, 1536, 2, P_MATVEC, false, true, 8);
+		test_product(type, 333, Kodd, 2, P_MATVEC, false, false);
+		test_product(type, 200, Kodd, 4, P_MATVEC, true, false);
+		test_product(type, 1100, 2 * Kodd, 7, P_MATVEC, false, false);
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
