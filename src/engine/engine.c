@@ -24,6 +24,7 @@
 #include "sampler.h"
 #include "threadpool.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 #define BLOCK_SIZE 32
 #define MAX_SEQS 1024
@@ -80,46 +81,6 @@ struct ds_engine
  * UTF-8
  */
 
-/*
- * Length of the UTF-8 character at s (n bytes available): > 0 when complete
- * and valid, 0 when it is a valid but incomplete start, -1 when invalid.
- */
-static int
-utf8_char(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	int			len;
-	unsigned char lo = 0x80,
-				hi = 0xBF;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4;
-	else
-		return -1;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	for (int i = 1; i < len; i++)
-	{
-		if ((size_t) i >= n)
-			return 0;
-		if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xBF))
-			return -1;
-	}
-	return len;
-}
-
 /* Where an incomplete trailing UTF-8 character starts (or n when none). */
 static size_t
 utf8_complete_end(const unsigned char *s, size_t n)
@@ -129,7 +90,7 @@ utf8_complete_end(const unsigned char *s, size_t n)
 		unsigned char c = s[n - back];
 
 		if ((c & 0xC0) != 0x80)
-			return utf8_char(s + n - back, back) == 0 ? n - back : n;
+			return ds_utf8_char(s + n - back, back) == 0 ? n - back : n;
 	}
 	return n;
 }
@@ -167,7 +128,7 @@ sanitize(ds_seq *q, const char *src, size_t n, size_t *out_len)
 		return false;
 	for (size_t i = 0; i < n;)
 	{
-		int			len = utf8_char((const unsigned char *) src + i, n - i);
+		int			len = ds_utf8_char((const unsigned char *) src + i, n - i);
 
 		if (len > 0)
 		{

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "tokenizer_pre.h"
+#include "utf8.h"
 
 #define MAX_EXPRS 8
 
@@ -366,32 +367,9 @@ ds_pretok_free(ds_pretok *p)
 static int
 utf8_valid_len(const unsigned char *s, size_t n)
 {
-	unsigned	c = s[0];
-	int			len;
-	unsigned	lo = 0x80,
-				hi = 0xBF;
+	int			len = ds_utf8_char(s, n);
 
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2 || c > 0xF4)
-		return 0;
-	len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	if ((size_t) len > n)
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (int i = 2; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
+	return len > 0 ? len : 0;
 }
 
 /* True when text[0..len) is valid UTF-8. */
