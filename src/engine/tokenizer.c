@@ -18,7 +18,9 @@
  * nothing is cached across calls, so a built tokenizer is read-only and may
  * be shared.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* memmem */
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
