@@ -143,6 +143,14 @@ ds_mma_bf16(float d[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
 		: "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* Release/acquire fence at device scope (cheaper than __threadfence's
+ * sequentially consistent one); pairs with a relaxed atomic counter. */
+__device__ __forceinline__ void
+ds_fence_acq_rel(void)
+{
+	asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
+}
+
 __device__ __forceinline__ float
 ds_bf16_bits_to_f32(uint32_t h)
 {

@@ -293,7 +293,7 @@ k_gemm_fused(GfArgs a)
 			}
 	if (a.nsplit == 1)
 		return;
-	__threadfence();
+	ds_fence_acq_rel();
 	__syncthreads();
 
 	const unsigned cidx = blockIdx.x * gridDim.y + blockIdx.y;
@@ -303,7 +303,7 @@ k_gemm_fused(GfArgs a)
 	__syncthreads();
 	if (!s_last)
 		return;
-	__threadfence();
+	ds_fence_acq_rel();
 	for (int i = tid; i < GF_ROWS * C::BN; i += GF_THREADS)
 	{
 		int			row = row_blk + i % GF_ROWS,

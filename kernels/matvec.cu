@@ -382,8 +382,10 @@ tile_compute(const MvArgs &a, const uint8_t *st, float *tab, int row0, int tile,
 				if (xsplit)
 					ds_mma_bf16(cl, ag[0][2 * m], a8[0][2 * m], ag[0][2 * m + 1], a8[0][2 * m + 1],
 								m ? l1.x : l0.x, m ? l1.y : l0.y);
-				/* the set is complete after the last k16 step of its last group */
-				if ((QT::SG == 16 || m == 1) && (sg % SETP<NB> == SETP<NB> - 1 || grp == ng - 1))
+				/* the set is complete after the last k16 step of its last scale
+				 * group, or of the tile's last group */
+				if ((QT::SG == 16 || m == 1) &&
+					(sg % SETP<NB> == SETP<NB> - 1 || (grp == ng - 1 && m == 1)))
 				{
 					float		cs[4] = {ch[0] + cl[0], ch[1] + cl[1], ch[2] + cl[2], ch[3] + cl[3]};
 					const int	sb = sg - sg % SETP<NB>;
@@ -464,7 +466,7 @@ unit_epilogue(const MvArgs &a, float acc[4], int row0, int split, int lane)
 				p[(size_t) b * a.M + row] = acc[i];
 		}
 	}
-	__threadfence();
+	ds_fence_acq_rel();			/* partials visible before the arrival */
 	__syncwarp();
 
 	unsigned	last = 0;
@@ -474,7 +476,7 @@ unit_epilogue(const MvArgs &a, float acc[4], int row0, int split, int lane)
 	last = __shfl_sync(0xffffffffu, last, 0);
 	if (!last)
 		return;
-	__threadfence();
+	ds_fence_acq_rel();			/* every partial visible to this warp */
 	for (int i = lane; i < 16 * a.nb; i += 32)
 	{
 		int			b = i / 16,
@@ -604,10 +606,10 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, MvArgs a, int kt)
 	grid = per_sm * ctx->sm_count;
 	if (kt <= 0)
 	{
-		/* the longest units that still give every block about 4 of them */
+		/* the longest units that still give every block about 2 of them */
 		kt = 1;
 		for (int k = C::KT_MAX < ntiles ? C::KT_MAX : ntiles; k > 1; k--)
-			if ((size_t) nrb * ((ntiles + k - 1) / k) >= (size_t) 4 * grid)
+			if ((size_t) nrb * ((ntiles + k - 1) / k) >= (size_t) 2 * grid)
 			{
 				kt = k;
 				break;
