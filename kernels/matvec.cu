@@ -11,9 +11,9 @@
  *    on the device takes units from an atomic counter, so the last wave is
  *    never a few blocks running alone.
  *  - Each of a block's 8 warps owns 16 rows of the unit and streams their
- *    tiles into a two-slot shared-memory ring with 16-byte cp.async copies
- *    (lane 2r + h copies every other chunk of row r), one tile ahead, the
- *    next unit's first tile included.  The copies cover the 16-byte-aligned
+ *    tiles into a two-slot shared-memory ring with 16-byte cp.async copies,
+ *    one tile ahead, the next unit's first tile included; consecutive lanes
+ *    copy consecutive chunks of a row.  The copies cover the 16-byte-aligned
  *    span of each row's tile, so every block layout (18-, 22-, 34-, 210-byte
  *    blocks) streams the same way and each weight byte is read from memory
  *    once.
@@ -83,7 +83,6 @@ struct Mv
 	static constexpr int NSGT = QT::SG ? QT::TILE_K / QT::SG : 0;	/* scale groups per tile */
 	static constexpr int TP = NSGT ? 2 * NSGT + 4 : 0;	/* table row pitch, floats */
 	static constexpr int KT_MAX = XF_BUF / (NGT * NB * 128);	/* tiles per unit */
-	static constexpr int CPR = QT::PITCH / 16;	/* 16-byte chunks per row slot */
 	static constexpr int STAGE = 16 * QT::PITCH;
 	static constexpr int WARP_BYTES = 2 * STAGE + 16 * TP * 4;
 	static constexpr int XBASE = 2 * XF_BUF + 2 * XS_BUF + 32;
@@ -110,41 +109,45 @@ unit_ntile(const MvArgs &a, int u, int ntiles_all)
 }
 
 /*
- * Queue the copy of one tile of this warp's 16 rows: lane 2r + h copies
- * chunks h, h + 2, ... of row r.  Always commits one group.
+ * Queue the copy of one tile of this warp's 16 rows.  Chunk slots run row
+ * by row (slot i: row i / CPRX, chunk i % CPRX) and lane l takes slots
+ * l, l + 32, ..., so one copy instruction reads a few long runs of
+ * consecutive bytes rather than 16 scattered pieces.  Always commits one
+ * group.
  */
 template <int T, int NB>
 __device__ __forceinline__ void
 issue_tile(const MvArgs &a, uint8_t *stage, int row0, int tile, int lane)
 {
 	using QT = dsq::Q<T>;
-	using C = Mv<T, NB>;
-	const int	r = lane >> 1,
-				h = lane & 1;
-	const int	row = row0 + r;
-
-	if (row < a.M)
-	{
-		const int	ng = min(QT::TILE_K, a.K - tile * QT::TILE_K) / 32;
-		const size_t gs = (size_t) row * a.row_bytes + (size_t) tile * QT::TILE_B;
-		const int	lim = (int) (gs & 15) + dsq::tile_bytes<T>(ng);
-		const uint8_t *src = a.w + (gs & ~(size_t) 15);
-		uint8_t    *dst = stage + r * QT::PITCH;
-		const bool	last = row == a.M - 1;
-		const uint8_t *end = a.w + (size_t) a.M * a.row_bytes;
+	/* chunks per row slot: exact when every row's tile is 16-byte aligned */
+	constexpr int CPRX = QT::TILE_B % 16 == 0 ? QT::TILE_B / 16 : QT::PITCH / 16;
+	const int	ng = min(QT::TILE_K, a.K - tile * QT::TILE_K) / 32;
+	const int	tb = dsq::tile_bytes<T>(ng);
+	const size_t toff = (size_t) tile * QT::TILE_B;
+	const uint8_t *end = a.w + (size_t) a.M * a.row_bytes;
 
 #pragma unroll
-		for (int k = 0; k < (C::CPR + 1) / 2; k++)
-		{
-			const int	c = h + 2 * k;
+	for (int k = 0; k < (16 * CPRX + 31) / 32; k++)
+	{
+		const int	i = lane + 32 * k;
+		const int	r = i / CPRX,
+					c = i - r * CPRX;
+		const int	row = row0 + r;
 
-			if (c < C::CPR && 16 * c < lim)
+		if (i < 16 * CPRX && row < a.M)
+		{
+			const size_t gs = (size_t) row * a.row_bytes + toff;
+			const uint8_t *src = a.w + (gs & ~(size_t) 15) + 16 * c;
+			uint8_t    *dst = stage + r * QT::PITCH + 16 * c;
+
+			if ((int) (gs & 15) + tb > 16 * c)
 			{
-				if (!last || src + 16 * c + 16 <= end)
-					ds_cp_async16(dst + 16 * c, src + 16 * c, 16);
+				if (row < a.M - 1 || src + 16 <= end)
+					ds_cp_async16(dst, src, 16);
 				else
-					for (const uint8_t *b = src + 16 * c; b < end; b++)
-						dst[16 * c + (b - src - 16 * c)] = *b;
+					for (int b = 0; src + b < end; b++)
+						dst[b] = src[b];
 			}
 		}
 	}

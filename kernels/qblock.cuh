@@ -87,6 +87,20 @@ ld_u32_a2(const uint8_t *p)
 	return ld_u16(p) | (ld_u16(p + 2) << 16);
 }
 
+/* p 8-byte aligned */
+DS_HD void
+ld_u32x2(const uint8_t *p, uint32_t w[2])
+{
+#if defined(__CUDA_ARCH__)
+	uint2		v = *(const uint2 *) p;
+
+	w[0] = v.x;
+	w[1] = v.y;
+#else
+	memcpy(w, p, 8);
+#endif
+}
+
 /* p 16-byte aligned */
 DS_HD void
 ld_u32x4(const uint8_t *p, uint32_t w[4])
@@ -508,10 +522,13 @@ struct Q<DS_TYPE_Q4_K>
 
 	DS_HD static void frag(const uint8_t *tile, int grp, int t, uint32_t a[1][4])
 	{
-		const uint8_t *q = tile + 16 + 32 * (grp >> 1) + 8 * t;
+		uint32_t	w[2];
 		int			sh = 4 * (grp & 1);
-		uint32_t	v0 = (ld_u32(q) >> sh) & 0x0f0f0f0fu;
-		uint32_t	v1 = (ld_u32(q + 4) >> sh) & 0x0f0f0f0fu;
+
+		ld_u32x2(tile + 16 + 32 * (grp >> 1) + 8 * t, w);
+
+		uint32_t	v0 = (w[0] >> sh) & 0x0f0f0f0fu;
+		uint32_t	v1 = (w[1] >> sh) & 0x0f0f0f0fu;
 
 		a[0][0] = prmt(v0, MAGIC4, SEL01);
 		a[0][1] = prmt(v0, MAGIC4, SEL23);
@@ -586,10 +603,14 @@ struct Q<DS_TYPE_Q5_K>
 
 	DS_HD static void frag(const uint8_t *tile, int grp, int t, uint32_t a[1][4])
 	{
-		const uint8_t *q = tile + 48 + 32 * (grp >> 1) + 8 * t;
-		const uint8_t *qh = tile + 16 + 8 * t;
-		uint32_t	v0 = q5(ld_u32(q), ld_u32(qh), grp);
-		uint32_t	v1 = q5(ld_u32(q + 4), ld_u32(qh + 4), grp);
+		uint32_t	q[2],
+					qh[2];
+
+		ld_u32x2(tile + 48 + 32 * (grp >> 1) + 8 * t, q);
+		ld_u32x2(tile + 16 + 8 * t, qh);
+
+		uint32_t	v0 = q5(q[0], qh[0], grp);
+		uint32_t	v1 = q5(q[1], qh[1], grp);
 
 		a[0][0] = prmt(v0, MAGIC4, SEL01);
 		a[0][1] = prmt(v0, MAGIC4, SEL23);
