@@ -12,8 +12,8 @@
  *    never a few blocks running alone.
  *  - Each of a block's 8 warps owns 16 rows of the unit and streams their
  *    tiles into a two-slot shared-memory ring with 16-byte cp.async copies,
- *    one tile ahead, the next unit's first tile included; consecutive lanes
- *    copy consecutive chunks of a row.  The copies cover the 16-byte-aligned
+ *    one tile ahead, the next unit's first tile included; where rows are
+ *    16-byte aligned, consecutive lanes copy consecutive chunks of a row.  The copies cover the 16-byte-aligned
  *    span of each row's tile, so every block layout (18-, 22-, 34-, 210-byte
  *    blocks) streams the same way and each weight byte is read from memory
  *    once.
@@ -109,10 +109,9 @@ unit_ntile(const MvArgs &a, int u, int ntiles_all)
 }
 
 /*
- * Queue the copy of one tile of this warp's 16 rows.  Chunk slots run row
- * by row (slot i: row i / CPRX, chunk i % CPRX) and lane l takes slots
- * l, l + 32, ..., so one copy instruction reads a few long runs of
- * consecutive bytes rather than 16 scattered pieces.  Always commits one
+ * Queue the copy of one tile of this warp's 16 rows, any alignment: lane
+ * 2r + h copies chunks h, h + 2, ... of row r.  Only a chunk that would
+ * cross the end of the tensor is copied byte by byte.  Always commits one
  * group.
  */
 template <int T, int NB>
@@ -120,36 +119,66 @@ __device__ __forceinline__ void
 issue_tile(const MvArgs &a, uint8_t *stage, int row0, int tile, int lane)
 {
 	using QT = dsq::Q<T>;
-	/* chunks per row slot: exact when every row's tile is 16-byte aligned */
-	constexpr int CPRX = QT::TILE_B % 16 == 0 ? QT::TILE_B / 16 : QT::PITCH / 16;
-	const int	ng = min(QT::TILE_K, a.K - tile * QT::TILE_K) / 32;
-	const int	tb = dsq::tile_bytes<T>(ng);
-	const size_t toff = (size_t) tile * QT::TILE_B;
-	const uint8_t *end = a.w + (size_t) a.M * a.row_bytes;
+	constexpr int CPR = QT::PITCH / 16;
+	const int	r = lane >> 1,
+				h = lane & 1;
+	const int	row = row0 + r;
+
+	if (row < a.M)
+	{
+		const int	ng = min(QT::TILE_K, a.K - tile * QT::TILE_K) / 32;
+		const size_t gs = (size_t) row * a.row_bytes + (size_t) tile * QT::TILE_B;
+		const int	lim = (int) (gs & 15) + dsq::tile_bytes<T>(ng);
+		const uint8_t *src = a.w + (gs & ~(size_t) 15);
+		uint8_t    *dst = stage + r * QT::PITCH;
+		const bool	last = row == a.M - 1;
+		const uint8_t *end = a.w + (size_t) a.M * a.row_bytes;
 
 #pragma unroll
-	for (int k = 0; k < (16 * CPRX + 31) / 32; k++)
-	{
-		const int	i = lane + 32 * k;
-		const int	r = i / CPRX,
-					c = i - r * CPRX;
-		const int	row = row0 + r;
-
-		if (i < 16 * CPRX && row < a.M)
+		for (int k = 0; k < (CPR + 1) / 2; k++)
 		{
-			const size_t gs = (size_t) row * a.row_bytes + toff;
-			const uint8_t *src = a.w + (gs & ~(size_t) 15) + 16 * c;
-			uint8_t    *dst = stage + r * QT::PITCH + 16 * c;
+			const int	c = h + 2 * k;
 
-			if ((int) (gs & 15) + tb > 16 * c)
+			if (c < CPR && 16 * c < lim)
 			{
-				if (row < a.M - 1 || src + 16 <= end)
-					ds_cp_async16(dst, src, 16);
+				if (!last || src + 16 * c + 16 <= end)
+					ds_cp_async16(dst + 16 * c, src + 16 * c, 16);
 				else
-					for (int b = 0; src + b < end; b++)
-						dst[b] = src[b];
+					for (const uint8_t *b = src + 16 * c; b < end; b++)
+						dst[16 * c + (b - src - 16 * c)] = *b;
 			}
 		}
+	}
+	ds_cp_async_commit();
+}
+
+/*
+ * The copy of a tile when every row is 16-byte aligned (row_bytes % 16 ==
+ * 0, so every tile is a whole number of chunks and none crosses the end of
+ * the tensor) and the tensor is under 4 GiB: 32-bit offsets, no boundary
+ * cases.  Chunk slots run row by row (slot i: row i / CPRA, chunk i %
+ * CPRA) and lane l takes slots l, l + 32, ..., so one copy instruction
+ * reads a few long runs of consecutive bytes.
+ */
+template <int T>
+__device__ __forceinline__ void
+issue_tile_fast(const MvArgs &a, uint8_t *stage, int row0, int tile, int lane)
+{
+	using QT = dsq::Q<T>;
+	constexpr int CPRA = QT::TILE_B / 16;
+	const int	nch = dsq::tile_bytes<T>(min(QT::TILE_K, a.K - tile * QT::TILE_K) / 32) / 16;
+	const uint32_t rb = (uint32_t) a.row_bytes;
+	const uint32_t base = (uint32_t) row0 * rb + (uint32_t) tile * QT::TILE_B;
+
+#pragma unroll
+	for (int k = 0; k < (16 * CPRA + 31) / 32; k++)
+	{
+		const int	i = lane + 32 * k;
+		const int	r = i / CPRA,
+					c = i - r * CPRA;
+
+		if (i < 16 * CPRA && row0 + r < a.M && c < nch)
+			ds_cp_async16(stage + r * QT::PITCH + 16 * c, a.w + base + r * rb + 16 * c, 16);
 	}
 	ds_cp_async_commit();
 }
@@ -497,7 +526,7 @@ unit_epilogue(const MvArgs &a, float acc[4], int row0, int split, int lane)
 }
 
 template <int T, int NB>
-__global__ void __launch_bounds__(MV_THREADS, 2)
+__global__ void __launch_bounds__(MV_THREADS, 3)
 k_matvec(MvArgs a)
 {
 	using QT = dsq::Q<T>;
@@ -512,6 +541,9 @@ k_matvec(MvArgs a)
 	float	   *tab = (float *) (wsm + 2 * C::STAGE);
 	const int	ntiles_all = (a.K + QT::TILE_K - 1) / QT::TILE_K;
 	const bool	xsplit = !a.x_bf16;
+	/* the fast copy needs aligned rows and 32-bit offsets */
+	const bool	fast = QT::TILE_B % 16 == 0 && a.row_bytes % 16 == 0 &&
+		(size_t) a.M * a.row_bytes < ((size_t) 1 << 32);
 	int			it = 0;			/* this warp's tile count: ring slot it % 2 */
 
 	if (tid < 2)
@@ -559,7 +591,9 @@ k_matvec(MvArgs a)
 		for (int lt = 0; lt < ntile; lt++, it++)
 		{
 			/* one tile ahead: the next of this unit, or the next unit's first */
-			if (lt + 1 < ntile)
+			if (lt + 1 < ntile && fast)
+				issue_tile_fast<T>(a, wsm + ((it + 1) & 1) * C::STAGE, row0, tile0 + lt + 1, lane);
+			else if (lt + 1 < ntile)
 				issue_tile<T, NB>(a, wsm + ((it + 1) & 1) * C::STAGE, row0, tile0 + lt + 1, lane);
 			else if (un < a.units)
 				issue_tile<T, NB>(a, wsm + ((it + 1) & 1) * C::STAGE,
