@@ -641,7 +641,16 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, MvArgs a, int kt)
 		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_matvec<T, NB>,
 																	MV_THREADS, C::SMEM));
 	grid = per_sm * ctx->sm_count;
-	if (kt <= 0)
+	if (kt <= 0 && (size_t) nrb * ntiles < (size_t) 2 * grid)
+	{
+		/* a small product: about one unit per multiprocessor, each long
+		 * enough to keep its copies in flight */
+		int			per = (ctx->sm_count + nrb - 1) / nrb;
+
+		kt = (ntiles + per - 1) / per;
+		kt = kt > C::KT_MAX ? C::KT_MAX : kt;
+	}
+	else if (kt <= 0)
 	{
 		/* the longest units that still give every block about 2 of them */
 		kt = 1;
