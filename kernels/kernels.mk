@@ -7,7 +7,8 @@
 #
 #   make kernels-test-cpu   CPU references and block decoders (no GPU, CI)
 #   make gpu-test           every kernel against its CPU reference (GPU)
-#   make gpu-bench          the weight-shape benchmark table (GPU)
+#   make gpu-bench          the weight-shape benchmark (GPU); full table in
+#                           $(BENCH_OUT), summary on stdout
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -59,8 +60,9 @@ $(KBUILD)/bench_kernels: test/gpu/bench_kernels.cu test/gpu/test_common.h $(KERN
 gpu-test: $(KBUILD)/test_kernels_gpu
 	$(KBUILD)/test_kernels_gpu
 
+BENCH_OUT ?= $(KBUILD)/bench_full.txt
 gpu-bench: $(KBUILD)/bench_kernels
-	$(KBUILD)/bench_kernels
+	$(KBUILD)/bench_kernels $(BENCH_OUT)
 
 else
 $(info deepseek: nvcc not found; skipping the CUDA library deepseek_cuda.so)
