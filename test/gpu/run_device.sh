@@ -29,7 +29,7 @@ if command -v cuobjdump > /dev/null; then
 		END { for (f in n) printf "%-80.80s LDGSTS %4d, 128-bit %4d\n", f, n[f], w[f] }' \
 		"$OUT/sass.txt" | sort > "$OUT/ldgsts.txt"
 	echo "SASS: $(grep -c . "$OUT/ldgsts.txt") kernels with cp.async; not 128-bit: " \
-		"$(awk '$3 != $6' "$OUT/ldgsts.txt" | wc -l)"
+		"$(awk '$3 + 0 != $5 + 0' "$OUT/ldgsts.txt" | wc -l)"
 fi
 
 build/kernels/test_kernels_gpu > "$OUT/gpu-test.log" 2>&1 || status=1
