@@ -27,6 +27,16 @@ extern "C"
 bool		ds_ref_matmul(int type, const void *w, int M, int K,
 						  const float *x, int ldx, int n, float *y, int ldy);
 
+/*
+ * The dp4a small-batch product's numerics: each 32-element block of x is
+ * quantized to int8 (d = amax / 127, q = round-half-even(x / d); s16 gets
+ * the sums of q over each 16-element half), then y = W (q * d) exactly,
+ * accumulated in double.  F16/BF16 weights keep f32 x: ds_ref_matmul().
+ */
+void		ds_ref_quantize_q8(const float *x, int K, int8_t *q, float *d, int32_t *s16);
+bool		ds_ref_matmul_q8(int type, const void *w, int M, int K,
+							 const float *x, int ldx, int n, float *y, int ldy);
+
 /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, rows x n. */
 void		ds_ref_rmsnorm(const float *x, const float *weight, int n, int rows,
 						   float eps, float *out);

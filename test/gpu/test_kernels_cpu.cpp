@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "qblock.cuh"
+#include "q8dot.cuh"
 #include "kernels_ref.h"
 #include "test_common.h"
 
@@ -352,6 +353,101 @@ test_matvec_emulated(Rng &rng, Tally &tl, int K)
 	}
 }
 
+/* ---- 2b. the dp4a product (q8dot.cuh), lane by lane ------------------- */
+
+/*
+ * Every piece of every tile through dsq8::piece() / dot() (quantized
+ * types) or piece_f() (F16/BF16), summed per row in f32, against
+ * ds_ref_matmul_q8(); and the x quantization against ds_ref_quantize_q8(),
+ * bit for bit.  Rows start at every alignment the layout gives (Q6_K rows
+ * of 210-byte tiles are only 2-byte aligned).
+ */
+template <int T>
+static void
+test_q8_emulated(Rng &rng, Tally &tl, int M, int K, int n)
+{
+	using TT = dsq8::Tile<T>;
+	const size_t rb = ds_row_size(T, K);
+	std::vector<uint8_t> w = random_weights(T, M, K, rng);
+	std::vector<float> x((size_t) n * K),
+				ref((size_t) n * M),
+				got((size_t) n * M),
+				f32ref((size_t) n * M);
+	std::vector<int8_t> xq((size_t) n * K),
+				rq(K);
+	std::vector<dsq8::XMeta> xm((size_t) n * K / 32);
+	std::vector<float> rd(K / 32);
+	std::vector<int32_t> rs(K / 16);
+	bool		qsame = true;
+
+	w.resize(w.size() + 16);	/* ld_span reads up to 4 bytes past a piece */
+	for (auto &v : x)
+		v = rng.normal();
+	x[5] = 0.0f;
+	for (int i = 0; i < 32; i++)	/* an all-zero block */
+		x[64 + i] = 0.0f;
+	for (int b = 0; b < n; b++)
+	{
+		ds_ref_quantize_q8(&x[(size_t) b * K], K, rq.data(), rd.data(), rs.data());
+		for (int k = 0; k < K; k += 32)
+		{
+			dsq8::XMeta *m = &xm[((size_t) b * K + k) / 32];
+
+			dsq8::quantize_block(&x[(size_t) b * K + k], &xq[(size_t) b * K + k], m);
+			qsame &= memcmp(&xq[(size_t) b * K + k], &rq[k], 32) == 0 &&
+				m->d == rd[k / 32] && m->s0 == rs[k / 16] && m->s1 == rs[k / 16 + 1] &&
+				m->s == m->s0 + m->s1;
+		}
+	}
+	ds_ref_matmul_q8(T, w.data(), M, K, x.data(), K, n, ref.data(), M);
+	ds_ref_matmul(T, w.data(), M, K, x.data(), K, n, f32ref.data(), M);
+	for (int m = 0; m < M; m++)
+		for (int b = 0; b < n; b++)
+		{
+			float		acc = 0.0f;
+
+			for (int t = 0; t < K / TT::K; t++)
+			{
+				const uint8_t *tile = w.data() + (size_t) m * rb + (size_t) t * TT::B;
+
+				for (int j = 0; j < 8; j++)
+				{
+					if constexpr (TT::FLOAT)
+					{
+						float		v[16];
+						const float *xb = &x[(size_t) b * K + t * TT::K];
+
+						dsq8::piece_f<T>(tile, j, v);
+						for (int i = 0; i < 8; i++)
+							acc += v[i] * xb[8 * j + i] + v[8 + i] * xb[64 + 8 * j + i];
+					}
+					else
+					{
+						dsq8::Piece p;
+						uint32_t	xw[8];
+						size_t		e = (size_t) b * K + t * 256 + 32 * j;
+
+						dsq8::piece<T>(tile, j, p);
+						memcpy(xw, &xq[e], 32);
+						acc += dsq8::dot<T>(p, xw, xm[e / 32]);
+					}
+				}
+			}
+			got[(size_t) b * M + m] = acc;
+		}
+
+	double		e = rel_err(got.data(), ref.data(), got.size());
+	double		ef = rel_err(got.data(), f32ref.data(), got.size());
+
+	tl.check(qsame, "q8 x quantization %s K=%d: host form == reference, bit for bit",
+			 ds_type_name(T), K);
+	tl.check(e <= 2e-5, "dp4a pieces %-5s M=%d K=%d n=%d: rel err %.2e vs its reference "
+			 "(%.1e vs f32 x)", ds_type_name(T), M, K, n, e, ef);
+	if (!TT::FLOAT)
+		tl.check(ef <= 3e-2, "dp4a %-5s int8 x vs f32 x: rel err %.2e (tol 3e-2)",
+				 ds_type_name(T), ef);
+}
+
 /* ---- 3. references ---------------------------------------------------- */
 
 static void
@@ -533,6 +629,9 @@ main(void)
 #define EMULATE(T) test_matvec_emulated<T>(rng, tl, 512); \
 		test_matvec_emulated<T>(rng, tl, Q<T>::TILE_K == 256 && ds_type_info(T)->block_elems == 32 ? 352 : 768);
 	DSQ_FOR_EACH_TYPE(EMULATE)
+#define Q8EMU(T) test_q8_emulated<T>(rng, tl, 7, 256, 1); \
+		test_q8_emulated<T>(rng, tl, 13, 1536, 3);
+	DSQ_FOR_EACH_TYPE(Q8EMU)
 	test_refs(rng, tl);
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
 	return tl.failed ? 1 : 0;

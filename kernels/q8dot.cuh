@@ -1,0 +1,353 @@
+/*
+ * q8dot.cuh -- the per-lane arithmetic of the dp4a small-batch product
+ * (matvec_dp4a.cu): x quantized to int8 per 32 elements, weight blocks
+ * unpacked to int8 and multiplied with __dp4a, one f32 scale step per
+ * 32-element group.  Host and device, like qblock.cuh: the CPU test
+ * (test/gpu/test_kernels_cpu.cpp) runs these same functions against the
+ * reference ds_ref_matmul_q8() of kernels/ref/matmul_q8_ref.c.
+ *
+ * Vocabulary.  Rows are cut into tiles of 256 elements (K % 256 == 0): one
+ * K-quant super-block, or 8 blocks of Q4_0/Q4_1/Q5_0/Q8_0.  F16 and BF16
+ * tiles are 128 elements.  Eight lanes share a tile; lane j of the eight
+ * owns its "piece":
+ *   - quantized types: the 32 elements 32j .. 32j+31 of the tile, which are
+ *     exactly one 32-element group of the quantized x (x-block 8 t + j).
+ *     piece() unpacks them to 32 int8 values in element order (8 words) and
+ *     the weight-side scales; dot() multiplies with the x-block and applies
+ *     the scales.
+ *   - F16/BF16: the 16-byte chunks j and j + 8 of the tile (elements 8j ..
+ *     8j+7 and 64+8j .. 64+8j+7), multiplied in f32 with f32 x.
+ *
+ * x quantization (q8_quantize_block, the same rule on host and device):
+ * d = amax / 127, q = round-to-nearest-even(x / d) (0 when amax = 0), and
+ * the integer sums of q over each half (for the -8/-16/-32 offsets and the
+ * Q4_1/K-quant minimums), so the result equals sum_k w_k * (q_k * d) of the
+ * exactly dequantized w up to f32 rounding.
+ */
+#ifndef DS_KERNELS_Q8DOT_CUH
+#define DS_KERNELS_Q8DOT_CUH
+
+#include <math.h>
+
+#include "qblock.cuh"
+
+#if defined(__CUDACC__)
+#define DSQ8_UNROLL _Pragma("unroll")
+#else
+#define DSQ8_UNROLL
+#endif
+
+namespace dsq8
+{
+
+using dsq::f16_f32;
+using dsq::ld_u16;
+using dsq::ld_u32;
+using dsq::ld_u32x4;
+
+/* Elements per tile, bytes per tile. */
+template <int T>
+struct Tile
+{
+	static constexpr int K = (T == DS_TYPE_F16 || T == DS_TYPE_BF16) ? 128 : 256;
+	static constexpr int B =
+		T == DS_TYPE_Q4_0 ? 144 : T == DS_TYPE_Q4_1 ? 160 : T == DS_TYPE_Q5_0 ? 176 :
+		T == DS_TYPE_Q8_0 ? 272 : T == DS_TYPE_Q4_K ? 144 : T == DS_TYPE_Q5_K ? 176 :
+		T == DS_TYPE_Q6_K ? 210 : 256;
+	static constexpr bool FLOAT = T == DS_TYPE_F16 || T == DS_TYPE_BF16;
+};
+
+/* The quantized x-block's scale and integer sums (16 bytes, one load). */
+struct XMeta
+{
+	float		d;
+	int			s0,				/* sum of q[0..15] */
+				s1,				/* sum of q[16..31] */
+				s;				/* s0 + s1 */
+};
+
+/* Signed 8-bit dot product of 4 lanes, plus c. */
+DS_HD int
+dp4a(uint32_t a, uint32_t b, int c)
+{
+#if defined(__CUDA_ARCH__)
+	return __dp4a((int) a, (int) b, c);
+#else
+	for (int i = 0; i < 4; i++)
+		c += (int) (int8_t) (a >> (8 * i)) * (int) (int8_t) (b >> (8 * i));
+	return c;
+#endif
+}
+
+/* Bits s .. s+31 of hi:lo, s in 0..31. */
+DS_HD uint32_t
+fshr(uint32_t lo, uint32_t hi, uint32_t s)
+{
+#if defined(__CUDA_ARCH__)
+	return __funnelshift_r(lo, hi, s);
+#else
+	return (uint32_t) ((((uint64_t) hi << 32) | lo) >> (s & 31));
+#endif
+}
+
+/*
+ * N little-endian words from p, any alignment: N + 1 aligned 32-bit loads
+ * and a funnel shift each.  Reads up to 4 bytes past p + 4N.
+ */
+template <int N>
+DS_HD void
+ld_span(const uint8_t *p, uint32_t out[N])
+{
+	const uint32_t s = (uint32_t) ((uintptr_t) p & 3);
+	const uint8_t *a = p - s;
+	uint32_t	w[N + 1];
+
+DSQ8_UNROLL
+	for (int i = 0; i <= N; i++)
+		w[i] = ld_u32(a + 4 * i);
+DSQ8_UNROLL
+	for (int i = 0; i < N; i++)
+		out[i] = fshr(w[i], w[i + 1], 8 * s);
+}
+
+/* One lane's unpacked piece: 32 int8 weights and the weight-side scales. */
+struct Piece
+{
+	uint32_t	q[8];			/* elements 4i .. 4i+3 in word i */
+	float		f0,
+				f1;
+	int			i0,
+				i1;
+};
+
+/* Four bits of v (bits 0..3) to bit 4 of bytes 0..3. */
+DS_HD uint32_t
+spread4(uint32_t v)
+{
+	return (((v & 0xfu) * 0x00204081u) & 0x01010101u) << 4;
+}
+
+/* The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (quant.c). */
+DS_HD void
+k4_scale_min(const uint8_t *tile, int j, int *sc, int *m)
+{
+	const uint32_t k8 = 8 * (j & 3);
+	const uint32_t A = (ld_u32(tile + 4) >> k8) & 0xff,
+				B = (ld_u32(tile + 8) >> k8) & 0xff,
+				C = (ld_u32(tile + 12) >> k8) & 0xff;
+
+	if (j < 4)
+	{
+		*sc = (int) (A & 63);
+		*m = (int) (B & 63);
+	}
+	else
+	{
+		*sc = (int) ((C & 0xf) | ((A >> 6) << 4));
+		*m = (int) ((C >> 4) | ((B >> 6) << 4));
+	}
+}
+
+/*
+ * Unpack piece j (0..7) of the tile at `tile` (any 2-byte alignment for
+ * Q4_0, Q5_0, Q8_0, Q6_K; 4-byte for Q4_1; 16-byte for Q4_K, Q5_K).
+ */
+template <int T>
+DS_HD void
+piece(const uint8_t *tile, int j, Piece &p)
+{
+	if constexpr (T == DS_TYPE_Q4_0)
+	{
+		const uint8_t *b = tile + 18 * j;
+		uint32_t	qs[4];
+
+		p.f0 = f16_f32(ld_u16(b));
+		ld_span<4>(b + 2, qs);
+DSQ8_UNROLL
+		for (int i = 0; i < 4; i++)
+		{
+			p.q[i] = qs[i] & 0x0f0f0f0fu;
+			p.q[4 + i] = (qs[i] >> 4) & 0x0f0f0f0fu;
+		}
+	}
+	else if constexpr (T == DS_TYPE_Q4_1)
+	{
+		const uint8_t *b = tile + 20 * j;
+		const uint32_t dm = ld_u32(b);
+
+		p.f0 = f16_f32(dm & 0xffff);
+		p.f1 = f16_f32(dm >> 16);
+DSQ8_UNROLL
+		for (int i = 0; i < 4; i++)
+		{
+			uint32_t	w = ld_u32(b + 4 + 4 * i);
+
+			p.q[i] = w & 0x0f0f0f0fu;
+			p.q[4 + i] = (w >> 4) & 0x0f0f0f0fu;
+		}
+	}
+	else if constexpr (T == DS_TYPE_Q5_0)
+	{
+		const uint8_t *b = tile + 22 * j;
+		uint32_t	o[5];
+
+		p.f0 = f16_f32(ld_u16(b));
+		ld_span<5>(b + 2, o);	/* qh, then qs */
+DSQ8_UNROLL
+		for (int i = 0; i < 4; i++)
+		{
+			p.q[i] = (o[1 + i] & 0x0f0f0f0fu) | spread4(o[0] >> (4 * i));
+			p.q[4 + i] = ((o[1 + i] >> 4) & 0x0f0f0f0fu) | spread4(o[0] >> (16 + 4 * i));
+		}
+	}
+	else if constexpr (T == DS_TYPE_Q8_0)
+	{
+		const uint8_t *b = tile + 34 * j;
+
+		p.f0 = f16_f32(ld_u16(b));
+		ld_span<8>(b + 2, p.q);
+	}
+	else if constexpr (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K)
+	{
+		constexpr int QS = T == DS_TYPE_Q4_K ? 16 : 48;
+		const uint32_t dd = ld_u32(tile);
+		const uint32_t sh = 4 * (j & 1);
+		uint32_t	w[8];
+		int			sc,
+					m;
+
+		k4_scale_min(tile, j, &sc, &m);
+		p.f0 = f16_f32(dd & 0xffff) * (float) sc;
+		p.f1 = f16_f32(dd >> 16) * (float) m;
+		ld_u32x4(tile + QS + 32 * (j >> 1), w);
+		ld_u32x4(tile + QS + 32 * (j >> 1) + 16, w + 4);
+DSQ8_UNROLL
+		for (int i = 0; i < 8; i++)
+			p.q[i] = (w[i] >> sh) & 0x0f0f0f0fu;
+		if constexpr (T == DS_TYPE_Q5_K)
+		{
+			uint32_t	h[8];
+
+			ld_u32x4(tile + 16, h);
+			ld_u32x4(tile + 32, h + 4);
+DSQ8_UNROLL
+			for (int i = 0; i < 8; i++)
+				p.q[i] |= ((h[i] >> j) & 0x01010101u) << 4;
+		}
+	}
+	else if constexpr (T == DS_TYPE_Q6_K)
+	{
+		const int	hh = j >> 2,
+					Q = j & 3;
+		uint32_t	ql[8],
+					qh[8];
+		const uint32_t sc = ld_u16(tile + 192 + 8 * hh + 2 * Q);
+
+		ld_span<8>(tile + 64 * hh + 32 * (Q & 1), ql);
+		ld_span<8>(tile + 128 + 32 * hh, qh);
+DSQ8_UNROLL
+		for (int i = 0; i < 8; i++)
+			p.q[i] = ((ql[i] >> (4 * (Q >> 1))) & 0x0f0f0f0fu) |
+				(((qh[i] >> (2 * Q)) & 0x03030303u) << 4);
+		p.f0 = f16_f32(ld_u16(tile + 208));
+		p.i0 = (int) (int8_t) (sc & 0xff);
+		p.i1 = (int) (int8_t) (sc >> 8);
+	}
+}
+
+/* The piece's contribution with x-block xq (8 words) and its meta. */
+template <int T>
+DS_HD float
+dot(const Piece &p, const uint32_t xq[8], const XMeta &xm)
+{
+	if constexpr (T == DS_TYPE_Q6_K)
+	{
+		int			sa = 0,
+					sb = 0;
+
+DSQ8_UNROLL
+		for (int i = 0; i < 4; i++)
+		{
+			sa = dp4a(p.q[i], xq[i], sa);
+			sb = dp4a(p.q[4 + i], xq[4 + i], sb);
+		}
+		return p.f0 * (xm.d * (float) (p.i0 * (sa - 32 * xm.s0) + p.i1 * (sb - 32 * xm.s1)));
+	}
+	else
+	{
+		int			s = 0;
+
+DSQ8_UNROLL
+		for (int i = 0; i < 8; i++)
+			s = dp4a(p.q[i], xq[i], s);
+		if constexpr (T == DS_TYPE_Q4_0)
+			return p.f0 * (xm.d * (float) (s - 8 * xm.s));
+		else if constexpr (T == DS_TYPE_Q5_0)
+			return p.f0 * (xm.d * (float) (s - 16 * xm.s));
+		else if constexpr (T == DS_TYPE_Q8_0)
+			return p.f0 * (xm.d * (float) s);
+		else if constexpr (T == DS_TYPE_Q4_1)
+			return xm.d * (p.f0 * (float) s + p.f1 * (float) xm.s);
+		else					/* Q4_K, Q5_K: d sc q - dmin m */
+			return xm.d * (p.f0 * (float) s - p.f1 * (float) xm.s);
+	}
+}
+
+/*
+ * F16/BF16: the 16 weights of piece j (chunks j and j + 8 of a 128-element
+ * tile, 16-byte aligned) as f32: elements 8j + i and 64 + 8j + i.
+ */
+template <int T>
+DS_HD void
+piece_f(const uint8_t *tile, int j, float v[16])
+{
+DSQ8_UNROLL
+	for (int c = 0; c < 2; c++)
+	{
+		uint32_t	w[4];
+
+		ld_u32x4(tile + 16 * (j + 8 * c), w);
+DSQ8_UNROLL
+		for (int i = 0; i < 4; i++)
+		{
+			if constexpr (T == DS_TYPE_BF16)
+			{
+				v[8 * c + 2 * i] = dsq::bits_f32(w[i] << 16);
+				v[8 * c + 2 * i + 1] = dsq::bits_f32(w[i] & 0xffff0000u);
+			}
+			else
+			{
+				v[8 * c + 2 * i] = f16_f32(w[i] & 0xffff);
+				v[8 * c + 2 * i + 1] = f16_f32(w[i] >> 16);
+			}
+		}
+	}
+}
+
+/* Quantize one 32-element block of x (host form; the GPU kernel computes
+ * the same with a warp per block). */
+DS_HD void
+quantize_block(const float *x, int8_t q[32], XMeta *m)
+{
+	float		amax = 0.0f;
+
+	for (int i = 0; i < 32; i++)
+		amax = fmaxf(amax, fabsf(x[i]));
+	m->d = amax / 127.0f;
+	m->s0 = m->s1 = 0;
+	for (int i = 0; i < 32; i++)
+	{
+		int			v = amax > 0.0f ? (int) nearbyintf(x[i] / m->d) : 0;
+
+		q[i] = (int8_t) v;
+		if (i < 16)
+			m->s0 += v;
+		else
+			m->s1 += v;
+	}
+	m->s = m->s0 + m->s1;
+}
+
+}								/* namespace dsq8 */
+
+#endif							/* DS_KERNELS_Q8DOT_CUH */
