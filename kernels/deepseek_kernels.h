@@ -112,15 +112,49 @@ DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
- * Small-batch product, 1 <= n <= 8: one pass over the weights in 16-byte
- * loads, tensor cores on the quantized integers, block scales applied in
- * f32.  An f32 x is split into two bf16 parts, so the result matches an f32
- * computation to about 1e-5 relative; a bf16 x is used exactly.
+ * Small-batch product, 1 <= n <= 8, one pass over the weights, by the
+ * kernel measured faster for the type and shape (ds_cuda_matvec_path()
+ * says which; docs/kernels.md has the figures).  The two differ in
+ * numerics: see ds_cuda_matvec_mma() and ds_cuda_matvec_dp4a().
  */
 DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
 						   const void *x, ds_cuda_dtype xtype, int ldx, int n,
 						   void *y, ds_cuda_dtype ytype, int ldy);
+
+#define DS_CUDA_MATVEC_MMA 0
+#define DS_CUDA_MATVEC_DP4A 1
+
+/* The kernel ds_cuda_matvec() uses for this product: DS_CUDA_MATVEC_*. */
+DS_CUDA_API int			ds_cuda_matvec_path(int wtype, int M, int K, int n);
+
+/*
+ * Small-batch product on the tensor cores: 16-byte cp.async copies, the
+ * quantized integers as bf16 in mma.sync, block scales applied in f32.  An
+ * f32 x is split into two bf16 parts, so the result matches an f32
+ * computation to about 1e-5 relative; a bf16 x is used exactly.  Any K
+ * that is a whole number of blocks.
+ */
+DS_CUDA_API int			ds_cuda_matvec_mma(ds_cuda_context *ctx, ds_cuda_stream stream,
+							   const void *w, int wtype, int M, int K,
+							   const void *x, ds_cuda_dtype xtype, int ldx, int n,
+							   void *y, ds_cuda_dtype ytype, int ldy);
+
+/*
+ * Small-batch product with int8 activations: x is quantized per 32
+ * elements (d = amax / 127, q = round(x / d)) into the context's workspace
+ * by a first small kernel, then weights unpacked to int8 are multiplied
+ * with __dp4a and the block scales applied in f32: the result is the exact
+ * product with the quantized x up to f32 rounding (~1e-7 relative), and
+ * differs from the f32 product by the quantization of x (~0.5-1% relative
+ * for Gaussian x).  F16/BF16 weights keep f32 x (f32 FMA, ~1e-6).  Needs
+ * K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).  The second kernel is
+ * a programmatic dependent launch of the first (sm_90).
+ */
+DS_CUDA_API int			ds_cuda_matvec_dp4a(ds_cuda_context *ctx, ds_cuda_stream stream,
+								const void *w, int wtype, int M, int K,
+								const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
  * Larger batches: the weights are dequantized to bf16 tile by tile in

@@ -30,6 +30,35 @@ use_fused(int wtype, int M, int n)
 	return (M >= 65536 && n <= 64) || (M >= 16384 && n <= 16);
 }
 
+/*
+ * Which small-batch kernel: the dp4a kernel (matvec_dp4a.cu) needs
+ * K % 256 == 0; where both run, the one measured faster on the H200
+ * (docs/kernels.md).
+ */
+extern "C" int
+ds_cuda_matvec_path(int wtype, int M, int K, int n)
+{
+	(void) M;
+	(void) n;
+	if (K % 256 != 0)
+		return DS_CUDA_MATVEC_MMA;
+	switch (wtype)
+	{
+		default:
+			return DS_CUDA_MATVEC_DP4A;
+	}
+}
+
+extern "C" int
+ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+			   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+			   void *y, ds_cuda_dtype ytype, int ldy)
+{
+	if (ds_cuda_matvec_path(wtype, M, K, n) == DS_CUDA_MATVEC_DP4A)
+		return ds_cuda_matvec_dp4a(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+	return ds_cuda_matvec_mma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+}
+
 extern "C" int
 ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
 			   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,

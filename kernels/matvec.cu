@@ -736,7 +736,7 @@ ds_matvec_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int w
 }
 
 extern "C" int
-ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+ds_cuda_matvec_mma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
 			   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
 			   void *y, ds_cuda_dtype ytype, int ldy)
 {

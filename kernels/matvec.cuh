@@ -16,6 +16,15 @@ int			ds_matvec_launch(ds_cuda_context *ctx, cudaStream_t stream,
 							 const void *x, ds_cuda_dtype xtype, int ldx, int n,
 							 void *y, ds_cuda_dtype ytype, int ldy, int kt);
 
+/*
+ * The dp4a small-batch product (matvec_dp4a.cu): x quantized to int8 per
+ * 32 elements (f32 x kept for F16/BF16 weights).  K % 256 == 0.
+ */
+int			ds_matvec_dp4a_launch(ds_cuda_context *ctx, cudaStream_t stream,
+								  const void *w, int wtype, int M, int K,
+								  const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								  void *y, ds_cuda_dtype ytype, int ldy);
+
 /* Check the arguments every matrix product shares; n_max bounds n. */
 int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,
 							int M, int K, const void *x, ds_cuda_dtype xtype, int ldx,

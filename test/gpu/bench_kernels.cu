@@ -18,7 +18,9 @@
  *
  * Usage: bench_kernels [full-table-file]  (default: only the summary)
  * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
- * narrow the run.
+ * narrow the run (the cuBLAS reference too).  At n <= 8 both small-batch
+ * kernels run: "mma" (matvec.cu) and "dp4a" (matvec_dp4a.cu, K % 256 == 0;
+ * its time includes quantizing x).
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -121,6 +123,14 @@ fill_weights(uint8_t *w, size_t bytes, int type, uint64_t seed)
 	k_fill<<<1024, 256>>>(w, bytes, seed);
 	k_fix_scales<<<1024, 256>>>(w, bytes / tt->block_bytes, type, tt->block_bytes);
 	CK(cudaGetLastError());
+}
+
+/* is batch n in the comma-separated list (all when unset)? */
+static bool
+batch_selected(const char *list, int n)
+{
+	return !list || strstr(("," + std::string(list) + ",").c_str(),
+						   ("," + std::to_string(n) + ",").c_str()) != NULL;
 }
 
 static double
@@ -333,6 +343,8 @@ main(int argc, char **argv)
 			const float one = 1.0f,
 						zero = 0.0f;
 
+			if (!batch_selected(batches_env, n))
+				continue;
 			ref_t[bi] = time_graph(s, std::max(bf_copies, 8), [&] (int i) {
 				return (int) cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, sh.M, n, sh.K, &one,
 										  bfw + (size_t) (i % bf_copies) * bf_bytes, CUDA_R_16BF, sh.K,
@@ -361,20 +373,21 @@ main(int argc, char **argv)
 				int			n = batches[bi];
 				int			R = std::max(copies, 8);
 
-				if (batches_env && !strstr(("," + std::string(batches_env) + ",").c_str(),
-										   ("," + std::to_string(n) + ",").c_str()))
+				if (!batch_selected(batches_env, n))
 					continue;
 				struct
 				{
 					const char *name;
 					int			kind;
-				}			paths[] = {{"matvec", 0}, {"fused", 1}, {"cublas", 2}};
+				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"fused", 1}, {"cublas", 2}};
 
 				for (auto &p : paths)
 				{
 					if (p.kind == 0 && n > 16)
 						continue;
-					if (p.kind > 0 && n < 16)
+					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
+						continue;
+					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;
 
 					double		t = time_graph(s, R, [&] (int i) {
@@ -391,6 +404,9 @@ main(int argc, char **argv)
 													   y + (size_t) b * sh.M, DS_CUDA_F32, sh.M, 0);
 							return rc2;
 						}
+						if (p.kind == 3)
+							return ds_matvec_dp4a_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+														 sh.K, n, y, DS_CUDA_F32, sh.M);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
@@ -425,41 +441,62 @@ main(int argc, char **argv)
 		fclose(full);
 	}
 
-	/* summary: batch 1 and 8 of the small-batch kernel, % of copy; batch-8 /
-	 * batch-1 time; best larger-batch path vs cuBLAS */
-	printf("\nsmall-batch kernel: %% of copy bandwidth at batch 1 (batch 8), t8/t1\n");
-	printf("%-5s", "type");
-	for (auto &sh : shapes)
-		printf(" %13dx%-6d", sh.M, sh.K);
-	printf("\n");
-	for (int type : all_types)
-	{
-		bool		any = false;
-
+	/* summary: the two small-batch kernels per type and shape, % of copy
+	 * bandwidth at batch 1, 2, 4, 8 and the time of batch 8 over batch 1 */
+	auto		find = [&] (int type, const Shape &sh, const char *path, int n) -> const Row * {
 		for (auto &r : rows)
-			any |= r.type == ds_type_name(type);
-		if (!any)
-			continue;
-		printf("%-5s", ds_type_name(type));
+			if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.path == path &&
+				r.n == n)
+				return &r;
+		return NULL;
+	};
+
+	printf("\nsmall-batch kernels, %% of copy bandwidth (%.0f GB/s) at n = 1 / 2 / 4 / 8, "
+		   "and t(8) / t(1)\n", copy_bw / 1e9);
+	printf("%-5s %-13s | %-26s | %-26s | %s\n", "type", "shape", "mma (matvec.cu)",
+		   "dp4a (matvec_dp4a.cu)", "dp4a/mma time n=1 n=8");
+	for (int type : all_types)
 		for (auto &sh : shapes)
 		{
-			const Row  *r1 = NULL,
-					   *r8 = NULL;
+			char		cell[2][64];
+			const char *pn[2] = {"mma", "dp4a"};
+			const Row  *r1[2],
+					   *r8[2];
+			bool		any = false;
 
-			for (auto &r : rows)
-				if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.path == "matvec")
+			for (int k = 0; k < 2; k++)
+			{
+				int			len = 0;
+
+				cell[k][0] = 0;
+				for (int n : {1, 2, 4, 8})
 				{
-					if (r.n == 1)
-						r1 = &r;
-					if (r.n == 8)
-						r8 = &r;
+					const Row  *r = find(type, sh, pn[k], n);
+
+					any |= r != NULL;
+					len += snprintf(cell[k] + len, sizeof(cell[k]) - len, "%3.0f%s",
+									r ? r->pct : 0.0, n < 8 ? "/" : "");
 				}
-			if (r1 && r8)
-				printf("   %3.0f%% (%3.0f%%) %4.2f", r1->pct, r8->pct, r8->t / r1->t);
-			else
-				printf(" %20s", "-");
+				r1[k] = find(type, sh, pn[k], 1);
+				r8[k] = find(type, sh, pn[k], 8);
+				snprintf(cell[k] + len, sizeof(cell[k]) - len, " %4.2f",
+						 r1[k] && r8[k] ? r8[k]->t / r1[k]->t : 0.0);
+			}
+			if (!any)
+				continue;
+			printf("%-5s %6dx%-6d | %-26s | %-26s | %5.2f %5.2f\n", ds_type_name(type), sh.M, sh.K,
+				   cell[0], cell[1], r1[0] && r1[1] ? r1[1]->t / r1[0]->t : 0.0,
+				   r8[0] && r8[1] ? r8[1]->t / r8[0]->t : 0.0);
 		}
-		printf("\n");
+
+	bool		large = false;
+
+	for (auto &r : rows)
+		large |= r.n > 8;
+	if (!large)
+	{
+		ds_cuda_context_destroy(ctx);
+		return 0;
 	}
 	printf("\nlarger batches: best path, time vs cuBLAS bf16 (1.00 = equal), n = 16 / 64 / 256\n");
 	printf("%-5s", "type");

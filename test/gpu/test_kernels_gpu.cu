@@ -8,6 +8,8 @@
  * as round.  Tolerances, as ||gpu - ref|| / ||ref|| unless said otherwise:
  *   small-batch product, f32 or bf16 x, f32 y       2e-5  (x split in two bf16)
  *   small-batch product, bf16 y                     6e-3  (bf16 rounding of y)
+ *   dp4a product against its int8-x reference       2e-5 (6e-3 bf16 y); and
+ *     against the f32-x reference                   3e-2 (the int8 rounding of x)
  *   fused GEMM and cuBLAS path                      1.2e-2 (bf16 weights and x)
  *   dequantize and embed, f32                       exact; bf16: rounding of the exact value
  *   rmsnorm, swiglu                                 2e-6 f32, 6e-3 bf16
@@ -104,9 +106,9 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL
 };
-static const char *path_name[] = {"matvec", "fused", "cublas", "matmul"};
+static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec"};
 
 /* y = W x by one path against ds_ref_matmul */
 static void
@@ -121,8 +123,21 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 	std::vector<uint8_t> xh;
 	size_t		ysz = ybf16 ? 2 : 4;
 
+	/* the dp4a kernel computes with x quantized to int8: its own reference */
+	bool		q8 = path == P_DP4A ||
+		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
+		 ds_cuda_matvec_path(type, M, K, n) == DS_CUDA_MATVEC_DP4A);
+	std::vector<float> ref32;
+
 	make_x(n, K, ldx, xbf16, xr, xh);
-	ds_ref_matmul(type, w.data(), M, K, xr.data(), ldx, n, ref.data(), ldy);
+	if (q8)
+	{
+		ds_ref_matmul_q8(type, w.data(), M, K, xr.data(), ldx, n, ref.data(), ldy);
+		ref32.assign(ref.size(), 0.0f);
+		ds_ref_matmul(type, w.data(), M, K, xr.data(), ldx, n, ref32.data(), ldy);
+	}
+	else
+		ds_ref_matmul(type, w.data(), M, K, xr.data(), ldx, n, ref.data(), ldy);
 
 	Dev			dw(w.size()),
 				dx(xh.size()),
@@ -138,6 +153,12 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 	switch (path)
 	{
 		case P_MATVEC:
+			rc = ds_cuda_matvec_mma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_DP4A:
+			rc = ds_cuda_matvec_dp4a(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_SMALL:
 			rc = ds_cuda_matvec(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
 			break;
 		case P_FUSED:
@@ -156,7 +177,8 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	/* compare the M valid entries of each row */
 	std::vector<float> g,
-				r;
+				r,
+				r32;
 
 	for (int b = 0; b < n; b++)
 		for (int m = 0; m < M; m++)
@@ -175,15 +197,26 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 				memcpy(&v, &yh[4 * i], 4);
 			g.push_back(v);
 			r.push_back(ref[i]);
+			if (q8)
+				r32.push_back(ref32[i]);
 		}
 
 	double		e = rel_err(g.data(), r.data(), g.size());
-	bool		exact_path = path == P_MATVEC || (path == P_MATMUL && n <= 8);
+	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
+		(path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
-	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)",
+	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)%s",
 			 path_name[path], ds_type_name(type), M, K, n, xbf16 ? "bf16" : "f32 ",
-			 ybf16 ? "bf16" : "f32 ", ldx_pad ? " strided" : "", e, tol);
+			 ybf16 ? "bf16" : "f32 ", ldx_pad ? " strided" : "", e, tol,
+			 q8 ? " vs int8-x reference" : "");
+	if (q8)
+	{
+		double		e32 = rel_err(g.data(), r32.data(), g.size());
+
+		tl.check(e32 <= 3e-2, "%-6s %-5s M=%-5d K=%-5d n=%-3d: rel err %.2e vs f32-x reference "
+				 "(tol 3e-2)", path_name[path], ds_type_name(type), M, K, n, e32);
+	}
 }
 
 static void
@@ -203,6 +236,20 @@ test_products(void)
 		test_product(type, 333, Kodd, 2, P_MATVEC, false, false);
 		test_product(type, 200, Kodd, 4, P_MATVEC, true, false);
 		test_product(type, 1100, 2 * Kodd, 7, P_MATVEC, false, false);
+		/* the dp4a kernel: row tails of every job size (R = 1, 2, 4), a
+		 * K of one tile, bf16 in and out, strided, a long K */
+		test_product(type, 333, 256, 1, P_DP4A, false, false);
+		test_product(type, 3, 768, 8, P_DP4A, false, false);
+		test_product(type, 129, 1024, 3, P_DP4A, false, false);
+		test_product(type, 77, 4096, 8, P_DP4A, false, false);
+		test_product(type, 1000, 2048, 5, P_DP4A, true, false);
+		test_product(type, 257, 1536, 2, P_DP4A, false, true, 8);
+		test_product(type, 1101, 512, 6, P_DP4A, true, true, 8);
+		test_product(type, 4099, 3584, 1, P_DP4A, false, false);
+		test_product(type, 513, 18944, 4, P_DP4A, false, false);
+		/* the dispatcher, on a shape each kernel takes */
+		test_product(type, 300, 1024, 1, P_SMALL, false, false);
+		test_product(type, 300, Kodd, 2, P_SMALL, false, false);
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
@@ -621,7 +668,7 @@ test_errors(void)
 
 /* a decode-like sequence captured in a CUDA graph replays correctly */
 static void
-test_graph(void)
+test_graph(bool dp4a)
 {
 	const int	M = 1536,
 				K = 1536,
@@ -638,7 +685,10 @@ test_graph(void)
 	for (auto &v : g)
 		v = rng->range(0.5f, 1.5f);
 	ds_ref_rmsnorm(x.data(), g.data(), K, 1, 1e-6f, xn.data());
-	ds_ref_matmul(DS_TYPE_Q6_K, w.data(), M, K, xn.data(), K, n, ref.data(), M);
+	if (dp4a)
+		ds_ref_matmul_q8(DS_TYPE_Q6_K, w.data(), M, K, xn.data(), K, n, ref.data(), M);
+	else
+		ds_ref_matmul(DS_TYPE_Q6_K, w.data(), M, K, xn.data(), K, n, ref.data(), M);
 
 	Dev			dw(w.size()),
 				dx(K * 4),
@@ -657,11 +707,11 @@ test_graph(void)
 	CK(cudaStreamCreate(&s));
 	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
 	rc1 = ds_cuda_rmsnorm(s, dx.as<float>(), dg.as<float>(), K, 1, 1e-6f, dn.p, DS_CUDA_F32);
-	rc2 = ds_cuda_matvec(ctx, s, dw.p, DS_TYPE_Q6_K, M, K, dn.p, DS_CUDA_F32, K, n, dy.p,
+	rc2 = (dp4a ? ds_cuda_matvec_dp4a : ds_cuda_matvec_mma)(ctx, s, dw.p, DS_TYPE_Q6_K, M, K, dn.p, DS_CUDA_F32, K, n, dy.p,
 						 DS_CUDA_F32, M);
 	CK(cudaStreamEndCapture(s, &graph));
-	if (!tl.check(rc1 == DS_CUDA_OK && rc2 == DS_CUDA_OK, "graph capture of rmsnorm + matvec: %s",
-				  ds_cuda_last_error()))
+	if (!tl.check(rc1 == DS_CUDA_OK && rc2 == DS_CUDA_OK, "graph capture of rmsnorm + matvec %s: %s",
+				  dp4a ? "dp4a" : "mma", ds_cuda_last_error()))
 		return;
 	CK(cudaGraphInstantiate(&exec, graph, 0));
 	for (int rep = 0; rep < 3; rep++)
@@ -671,7 +721,7 @@ test_graph(void)
 		CK(cudaStreamSynchronize(s));
 	}
 	dy.get(got.data());
-	tl.check(rel_err(got.data(), ref.data(), M) < 2e-5, "graph replay: rel err %.2e",
+	tl.check(rel_err(got.data(), ref.data(), M) < 2e-5, "graph replay (%s): rel err %.2e", dp4a ? "dp4a" : "mma",
 			 rel_err(got.data(), ref.data(), M));
 	cudaGraphExecDestroy(exec);
 	cudaGraphDestroy(graph);
@@ -704,7 +754,8 @@ main(void)
 	test_errors();
 	test_products();
 	test_determinism();
-	test_graph();
+	test_graph(false);
+	test_graph(true);
 	test_dequant();
 	test_embed();
 	test_rmsnorm();

@@ -1,0 +1,525 @@
+/*
+ * matvec_dp4a.cu -- small-batch products y[b] = W x[b], 1 <= b <= 8, with
+ * int8 activations and __dp4a: the cheaper-per-weight alternative to the
+ * tensor-core kernel of matvec.cu (ds_cuda_matvec picks by measurement,
+ * matmul.cu).
+ *
+ *  - A first tiny kernel quantizes x once per call into the workspace:
+ *    int8 per element and, per 32 elements, the f32 scale and the integer
+ *    sums of the two halves (q8dot.cuh).  F16/BF16 weights keep f32 x: the
+ *    kernel only copies x to a dense f32 array.
+ *  - The product is launched as a programmatic dependent of that kernel:
+ *    its warps queue their first weight copies before waiting for x
+ *    (griddepcontrol.wait), so the extra launch costs little.
+ *  - A warp owns R whole rows at a time (a "job"; R = 1, 2, 4 for 1, 2,
+ *    4-8 vectors, so the x loads are shared by R rows), and walks along K in
+ *    steps of 4 P tiles.  Each step's bytes of the R rows are copied with
+ *    16-byte cp.async into a per-warp ring of S stages in shared memory
+ *    (consecutive lanes copy consecutive chunks: fully coalesced, any block
+ *    size and row alignment, each byte read once).  Eight lanes share a
+ *    tile; lane j unpacks its 32-element piece of each of the R rows to
+ *    int8 (q8dot.cuh) and multiplies it with the matching x-block of each
+ *    vector: 8 dp4a and one f32 scale step per row and vector.
+ *  - Partial sums stay in registers for the whole job; at its end one
+ *    multi-value warp reduction (halving the values at each shuffle level)
+ *    gives every (row, vector) sum, in a fixed order: results do not depend
+ *    on timing.  Jobs are dealt out evenly: every warp gets the same number
+ *    of consecutive jobs (the last one fewer), so all finish together.
+ *
+ * Requires K % 256 == 0 (every row a whole number of tiles); the caller
+ * falls back to matvec.cu otherwise.
+ */
+#include "common.cuh"
+#include "matvec.cuh"
+#include "q8dot.cuh"
+
+namespace
+{
+
+constexpr int DW = 4;			/* warps per block */
+constexpr int DT = 32 * DW;
+
+/* rows per job, passes of 4 tiles per step, ring stages */
+template <int NB>
+struct DCfg
+{
+	static constexpr int R = NB == 1 ? 1 : NB == 2 ? 2 : 4;
+	static constexpr int P = NB == 1 ? 2 : 1;
+	static constexpr int S = NB <= 2 ? 4 : 3;
+};
+
+template <int T, int NB>
+struct DSz
+{
+	using TT = dsq8::Tile<T>;
+	using C = DCfg<NB>;
+	static constexpr int SPAN = 4 * C::P * TT::B;	/* bytes of one row's step */
+	static constexpr int CH = (SPAN + 30) / 16;	/* chunks that cover it at any offset */
+	static constexpr int PITCH = 16 * CH + 16;	/* + slack for ld_span's over-read */
+	static constexpr int STAGE = C::R * PITCH;
+	static constexpr int WARP = C::S * STAGE;
+	static constexpr int SMEM = DW * WARP;
+};
+
+struct DArgs
+{
+	const uint8_t *w;
+	size_t		rb;				/* bytes per row */
+	size_t		wbytes;			/* M * rb */
+	int			M,
+				K,
+				nt;				/* tiles per row */
+	const uint8_t *xq;			/* int8 [nb][K], or f32 [nb][K] for F16/BF16 */
+	const int4 *xm;				/* [nb][K / 32]: d, s0, s1, s */
+	int			nb;
+	void	   *y;
+	int			ldy,
+				y_bf16;
+	int			njobs,			/* ceil(M / R) */
+				jpw;			/* consecutive jobs per warp */
+};
+
+__device__ __forceinline__ void
+grid_dependency_wait(void)
+{
+	asm volatile("griddepcontrol.wait;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void
+grid_dependents_launch(void)
+{
+	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+/*
+ * x for the product: per 32-element block (a warp), int8 values and the
+ * meta (d, half sums) -- or, for F16/BF16 weights, x as dense f32.
+ */
+template <bool FLOAT>
+__global__ void __launch_bounds__(256)
+k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int4 *xm)
+{
+	const int	lane = threadIdx.x & 31;
+	const int	blk = blockIdx.x * 8 + (threadIdx.x >> 5);
+	const int	nblk = K / 32;
+
+	grid_dependents_launch();
+	if (blk >= nb * nblk)
+		return;
+
+	const int	b = blk / nblk,
+				kb = blk - b * nblk;
+	const float v = ds_load_act(x, (size_t) b * ldx + 32 * kb + lane, x_bf16);
+	const size_t e = (size_t) b * K + 32 * kb + lane;
+
+	if constexpr (FLOAT)
+		((float *) xq)[e] = v;
+	else
+	{
+		float		am = fabsf(v);
+
+#pragma unroll
+		for (int o = 16; o >= 1; o >>= 1)
+			am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
+
+		const float d = am / 127.0f;
+		const int	q = am > 0.0f ? __float2int_rn(v / d) : 0;
+		int			s = q;
+
+		xq[e] = (uint8_t) (int8_t) q;
+#pragma unroll
+		for (int o = 8; o >= 1; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+
+		const int	s1 = __shfl_sync(0xffffffffu, s, 16);
+
+		if (lane == 0)
+			xm[blk] = make_int4(__float_as_int(d), s, s1, s + s1);
+	}
+}
+
+/* Queue the copies of step `step` of job `job`'s rows into stage. */
+template <int T, int NB>
+__device__ __forceinline__ void
+copy_step(const DArgs &a, uint8_t *stage, int job, int step, int lane)
+{
+	using Z = DSz<T, NB>;
+	using C = DCfg<NB>;
+	using TT = dsq8::Tile<T>;
+	const int	t0 = step * 4 * C::P;
+	const int	nts = min(4 * C::P, a.nt - t0);
+
+#pragma unroll
+	for (int r = 0; r < C::R; r++)
+	{
+		const int	row = job * C::R + r;
+
+		if (row >= a.M)
+			break;
+
+		const size_t gs = (size_t) row * a.rb + (size_t) t0 * TT::B;
+		const size_t c0 = gs & ~(size_t) 15;
+		const int	nch = (int) ((gs + (size_t) nts * TT::B - c0 + 15) >> 4);
+
+#pragma unroll
+		for (int k = 0; k < (Z::CH + 31) / 32; k++)
+		{
+			const int	c = lane + 32 * k;
+
+			if (c < nch)
+			{
+				const size_t off = c0 + 16 * (size_t) c;
+				const size_t left = a.wbytes - off;
+
+				ds_cp_async16(stage + r * Z::PITCH + 16 * c, a.w + off,
+							  left >= 16 ? 16 : (int) left);
+			}
+		}
+	}
+}
+
+/* One step: every piece of this lane in the stage, times every vector. */
+template <int T, int NB>
+__device__ __forceinline__ void
+compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
+			 float (&acc)[DCfg<NB>::R][NB])
+{
+	using Z = DSz<T, NB>;
+	using C = DCfg<NB>;
+	using TT = dsq8::Tile<T>;
+	const int	q = lane >> 3,
+				j = lane & 7;
+	const int	t0 = step * 4 * C::P;
+
+#pragma unroll
+	for (int p = 0; p < C::P; p++)
+	{
+		const int	t = t0 + 4 * p + q;
+
+		if (t >= a.nt)
+			break;
+
+		const uint8_t *tp[C::R];
+
+#pragma unroll
+		for (int r = 0; r < C::R; r++)
+		{
+			const size_t gs = (size_t) (job * C::R + r) * a.rb + (size_t) t0 * TT::B;
+
+			tp[r] = stage + r * Z::PITCH + (int) (gs & 15) + (4 * p + q) * TT::B;
+		}
+
+		if constexpr (TT::FLOAT)
+		{
+			float		v[C::R][16];
+
+#pragma unroll
+			for (int r = 0; r < C::R; r++)
+				dsq8::piece_f<T>(tp[r], j, v[r]);
+#pragma unroll
+			for (int b = 0; b < NB; b++)
+			{
+				if (b >= a.nb)
+					break;
+
+				const float4 *xp = (const float4 *) ((const float *) a.xq + (size_t) b * a.K +
+													 (size_t) t * TT::K + 8 * j);
+				const float4 x0 = __ldg(xp),
+							x1 = __ldg(xp + 1),
+							x2 = __ldg(xp + 16),
+							x3 = __ldg(xp + 17);
+				const float xs[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
+									  x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+
+#pragma unroll
+				for (int r = 0; r < C::R; r++)
+				{
+					float		s = acc[r][b];
+
+#pragma unroll
+					for (int i = 0; i < 16; i++)
+						s = fmaf(v[r][i], xs[i], s);
+					acc[r][b] = s;
+				}
+			}
+		}
+		else
+		{
+			dsq8::Piece pc[C::R];
+
+#pragma unroll
+			for (int r = 0; r < C::R; r++)
+				dsq8::piece<T>(tp[r], j, pc[r]);
+#pragma unroll
+			for (int b = 0; b < NB; b++)
+			{
+				if (b >= a.nb)
+					break;
+
+				const size_t e = (size_t) b * a.K + (size_t) t * 256 + 32 * j;
+				const uint4 *xp = (const uint4 *) (a.xq + e);
+				const uint4 x0 = __ldg(xp),
+							x1 = __ldg(xp + 1);
+				const int4	mm = __ldg(a.xm + e / 32);
+				const uint32_t xw[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+				const dsq8::XMeta xm = {__int_as_float(mm.x), mm.y, mm.z, mm.w};
+
+#pragma unroll
+				for (int r = 0; r < C::R; r++)
+					acc[r][b] += dsq8::dot<T>(pc[r], xw, xm);
+			}
+		}
+	}
+}
+
+/* c ? a : b on values, never on addresses (keeps v[] in registers) */
+__device__ __forceinline__ float
+sel(bool c, float a, float b)
+{
+	float		r;
+
+	asm("{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %3, 0;\n\tselp.f32 %0, %1, %2, p;\n\t}"
+		: "=f"(r) : "f"(a), "f"(b), "r"((int) c));
+	return r;
+}
+
+/*
+ * Sum N values (a power of two <= 32) over the warp: at each shuffle level
+ * (LV = 0..4, lane distance 16 >> LV) a lane keeps half of its values and
+ * adds its partner's copy of that half, so the N sums cost N - 1
+ * shuffles, then plain butterflies.  Lane gets the total of value *idx;
+ * lanes with (lane & (32 / N - 1)) == 0 hold distinct values.  Written as
+ * a recursion so that every index is a compile-time constant (v[] stays in
+ * registers).
+ */
+template <int N, int LV>
+__device__ __forceinline__ void
+warp_sum_level(float (&v)[N], int lane, int *idx)
+{
+	if constexpr (LV < 5)
+	{
+		constexpr int s = 16 >> LV;
+		constexpr int n = N >> LV;	/* values still held before this level */
+
+		if constexpr (n > 1)
+		{
+			constexpr int h = n / 2;
+			const bool	up = (lane & s) != 0;
+
+#pragma unroll
+			for (int i = 0; i < h; i++)
+			{
+				const float send = sel(up, v[i], v[i + h]);
+				const float keep = sel(up, v[i + h], v[i]);
+
+				v[i] = keep + __shfl_xor_sync(0xffffffffu, send, s);
+			}
+			if (up)
+				*idx += h;
+		}
+		else
+			v[0] += __shfl_xor_sync(0xffffffffu, v[0], s);
+		warp_sum_level<N, LV + 1>(v, lane, idx);
+	}
+}
+
+template <int N>
+__device__ __forceinline__ float
+warp_sum_multi(float (&v)[N], int lane, int *idx)
+{
+	*idx = 0;
+	warp_sum_level<N, 0>(v, lane, idx);
+	return v[0];
+}
+
+template <int T, int NB>
+__device__ __forceinline__ void
+job_epilogue(const DArgs &a, float (&acc)[DCfg<NB>::R][NB], int job, int lane)
+{
+	using C = DCfg<NB>;
+	constexpr int N = C::R * NB;
+	float		v[N];
+	int			idx;
+
+#pragma unroll
+	for (int r = 0; r < C::R; r++)
+#pragma unroll
+		for (int b = 0; b < NB; b++)
+		{
+			v[r * NB + b] = acc[r][b];
+			acc[r][b] = 0.0f;
+		}
+
+	const float s = warp_sum_multi<N>(v, lane, &idx);
+	const int	r = idx / NB,
+				b = idx % NB,
+				row = job * C::R + r;
+
+	if ((lane & (32 / N - 1)) == 0 && row < a.M && b < a.nb)
+		ds_store_act(a.y, (size_t) b * a.ldy + row, s, a.y_bf16);
+}
+
+template <int T, int NB>
+__global__ void __launch_bounds__(DT)
+k_matvec_dp4a(DArgs a)
+{
+	using Z = DSz<T, NB>;
+	using C = DCfg<NB>;
+	extern __shared__ __align__(16) uint8_t smem[];
+	const int	lane = threadIdx.x & 31,
+				warp = threadIdx.x >> 5;
+	uint8_t    *ring = smem + warp * Z::WARP;
+	const int	gw = blockIdx.x * DW + warp;
+	const int	jb = gw * a.jpw,
+				je = min(jb + a.jpw, a.njobs);
+	const int	nsteps = (a.nt + 4 * C::P - 1) / (4 * C::P);
+	int			ij = jb,		/* next step to copy: job, step */
+				is = 0;
+	float		acc[C::R][NB];
+
+	/* the first S - 1 steps' weights go in flight before x is ready */
+#pragma unroll
+	for (int s = 0; s < C::S - 1; s++)
+	{
+		if (ij < je)
+		{
+			copy_step<T, NB>(a, ring + s * Z::STAGE, ij, is, lane);
+			if (++is == nsteps)
+			{
+				is = 0;
+				ij++;
+			}
+		}
+		ds_cp_async_commit();
+	}
+	grid_dependency_wait();
+
+#pragma unroll
+	for (int r = 0; r < C::R; r++)
+#pragma unroll
+		for (int b = 0; b < NB; b++)
+			acc[r][b] = 0.0f;
+
+	int			slot = 0,		/* ring slot of the step computed next */
+				fill = C::S - 1;	/* ring slot of the step copied next */
+
+	for (int cj = jb; cj < je; cj++)
+	{
+		for (int cs = 0; cs < nsteps; cs++)
+		{
+			if (ij < je)
+			{
+				copy_step<T, NB>(a, ring + fill * Z::STAGE, ij, is, lane);
+				if (++is == nsteps)
+				{
+					is = 0;
+					ij++;
+				}
+			}
+			ds_cp_async_commit();
+			fill = fill + 1 == C::S ? 0 : fill + 1;
+			ds_cp_async_wait<C::S - 1>();
+			__syncwarp();
+			compute_step<T, NB>(a, ring + slot * Z::STAGE, cj, cs, lane, acc);
+			slot = slot + 1 == C::S ? 0 : slot + 1;
+			__syncwarp();
+		}
+		job_epilogue<T, NB>(a, acc, cj, lane);
+	}
+	ds_cp_async_wait<0>();
+}
+
+/* Quantize x, then the product as its programmatic dependent. */
+template <int T, int NB>
+int
+launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_bf16, int ldx)
+{
+	using Z = DSz<T, NB>;
+	using C = DCfg<NB>;
+	using TT = dsq8::Tile<T>;
+	static int	smem_set = 0,
+				per_sm = 0;
+	const size_t xq_bytes = ds_ws_round((size_t) a.nb * a.K * (TT::FLOAT ? 4 : 1));
+	const size_t xm_bytes = TT::FLOAT ? 0 : ds_ws_round((size_t) a.nb * (a.K / 32) * 16);
+	const int	nblk = a.nb * (a.K / 32);
+
+	DS_REQUIRE(xq_bytes + xm_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
+			   "workspace too small for the quantized x");
+	DS_CUDA_CHECK(ds_set_smem(k_matvec_dp4a<T, NB>, Z::SMEM, &smem_set));
+	if (per_sm == 0)
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_matvec_dp4a<T, NB>,
+																	DT, Z::SMEM));
+	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the dp4a kernel does not fit on a multiprocessor");
+
+	uint8_t    *xq = ctx->ws;
+	int4	   *xm = (int4 *) (ctx->ws + xq_bytes);
+
+	k_prep_x<TT::FLOAT><<<(nblk + 7) / 8, 256, 0, stream>>>(x, x_bf16, ldx, a.K, a.nb, xq, xm);
+	DS_CUDA_CHECK_LAUNCH();
+
+	const long	wmax = (long) per_sm * ctx->sm_count * DW;
+
+	a.xq = xq;
+	a.xm = xm;
+	a.njobs = (a.M + C::R - 1) / C::R;
+	a.jpw = (int) ((a.njobs + wmax - 1) / wmax);
+
+	const int	warps = (a.njobs + a.jpw - 1) / a.jpw;
+	cudaLaunchConfig_t cfg = {};
+	cudaLaunchAttribute attr[1];
+
+	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	attr[0].val.programmaticStreamSerializationAllowed = 1;
+	cfg.gridDim = dim3((warps + DW - 1) / DW);
+	cfg.blockDim = dim3(DT);
+	cfg.dynamicSmemBytes = Z::SMEM;
+	cfg.stream = stream;
+	cfg.attrs = attr;
+	cfg.numAttrs = 1;
+	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, k_matvec_dp4a<T, NB>, a));
+	return DS_CUDA_OK;
+}
+
+}								/* namespace */
+
+int
+ds_matvec_dp4a_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
+					  int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+					  void *y, ds_cuda_dtype ytype, int ldy)
+{
+	DArgs		a;
+
+	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
+	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the dp4a product needs K % 256 == 0");
+	a.w = (const uint8_t *) w;
+	a.rb = ds_row_size(wtype, K);
+	a.wbytes = (size_t) M * a.rb;
+	a.M = M;
+	a.K = K;
+	a.nb = n;
+	a.y = y;
+	a.ldy = ldy;
+	a.y_bf16 = ytype == DS_CUDA_BF16;
+	switch (wtype)
+	{
+#define DP_CASE(T) \
+		case T: \
+			a.nt = K / dsq8::Tile<T>::K; \
+			return n == 1 ? launch<T, 1>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx) : \
+				n == 2 ? launch<T, 2>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx) : \
+				n <= 4 ? launch<T, 4>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx) : \
+				launch<T, 8>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx);
+		DSQ_FOR_EACH_TYPE(DP_CASE)
+#undef DP_CASE
+	}
+	return ds_cuda_fail(DS_CUDA_ERR_UNSUPPORTED, __FILE__, __LINE__, "weight type",
+						ds_type_name(wtype));
+}
+
+extern "C" int
+ds_cuda_matvec_dp4a(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+					int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+					void *y, ds_cuda_dtype ytype, int ldy)
+{
+	return ds_matvec_dp4a_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+}
