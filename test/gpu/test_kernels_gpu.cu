@@ -29,6 +29,7 @@
 static Tally tl;
 static Rng *rng;
 static ds_cuda_context *ctx;
+static const char *only;		/* DS_TEST_ONLY=dp4a: only that path's products */
 
 #define CK(x) \
 	do { \
@@ -114,6 +115,9 @@ static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "m
 static void
 test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, int ldx_pad = 0)
 {
+	if (only && strcmp(only, path_name[path]) != 0)
+		return;
+
 	std::vector<uint8_t> w = random_weights(type, M, K, *rng);
 	int			ldx = K + ldx_pad,
 				ldy = M + (ldx_pad ? 3 : 0);
@@ -285,16 +289,19 @@ test_determinism(void)
 
 	dw.put(w.data());
 	dx.put(xh.data());
-	for (int rep = 0; rep < 2; rep++)
+	for (int dp = 0; dp < 2; dp++)
 	{
-		dy.poison();
-		if (!ok_call(ds_cuda_matvec(ctx, 0, dw.p, DS_TYPE_Q4_K, M, K, dx.p, DS_CUDA_F32, K, n,
-									dy.p, DS_CUDA_F32, M), "matvec"))
-			return;
-		dy.get(rep ? b.data() : a.data());
+		for (int rep = 0; rep < 2; rep++)
+		{
+			dy.poison();
+			if (!ok_call((dp ? ds_cuda_matvec_dp4a : ds_cuda_matvec_mma)(ctx, 0, dw.p, DS_TYPE_Q4_K,
+								M, K, dx.p, DS_CUDA_F32, K, n, dy.p, DS_CUDA_F32, M), "matvec"))
+				return;
+			dy.get(rep ? b.data() : a.data());
+		}
+		tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0,
+				 "matvec %s: two runs bit-identical", dp ? "dp4a" : "mma (split over K)");
 	}
-	tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0,
-			 "matvec split over K: two runs bit-identical");
 }
 
 /* dequantize to f32 (exact) and bf16 (rounded exact value) */
@@ -751,6 +758,15 @@ main(void)
 	}
 	printf("gpu-test: %s, %d multiprocessors\n", ds_cuda_context_device_name(ctx),
 		   ds_cuda_context_sm_count(ctx));
+	only = getenv("DS_TEST_ONLY");
+	if (only)
+	{
+		test_products();
+		test_graph(true);
+		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
+		ds_cuda_context_destroy(ctx);
+		return tl.failed ? 1 : 0;
+	}
 	test_errors();
 	test_products();
 	test_determinism();
