@@ -11,14 +11,16 @@
  *  - The product is launched as a programmatic dependent of that kernel:
  *    its warps queue their first weight copies before waiting for x
  *    (griddepcontrol.wait), so the extra launch costs little.
- *  - A warp owns R whole rows at a time (a "job"; R = 1, 2, 4 for 1, 2,
- *    4-8 vectors, so the x loads are shared by R rows), and walks along K in
- *    steps of 4 P tiles.  Each step's bytes of the R rows are copied with
- *    16-byte cp.async into a per-warp ring of S stages in shared memory
- *    (consecutive lanes copy consecutive chunks: fully coalesced, any block
- *    size and row alignment, each byte read once).  Eight lanes share a
- *    tile; lane j unpacks its 32-element piece of each of the R rows to
- *    int8 (q8dot.cuh) and multiplies it with the matching x-block of each
+ *  - A warp owns R whole rows at a time (a "job": R = 2 for one vector
+ *    where M >= 16384, else 1; 2 for two vectors; 4 for 3-8), so the x
+ *    loads are shared by R rows, and walks along K in steps of 4 P tiles.
+ *    Each step's bytes of the R rows are copied with 16-byte cp.async into
+ *    a per-warp ring of S stages in shared memory (consecutive lanes copy
+ *    consecutive chunks: fully coalesced, any block size and row
+ *    alignment, each byte read once; Q4_0 tiles get a 16-byte pad so the
+ *    lanes' loads hit distinct banks).  Eight lanes share a tile; lane j
+ *    unpacks its 32-element piece of each of the R rows to int8
+ *    (q8dot.cuh) and multiplies it with the matching x-block of each
  *    vector: 8 dp4a and one f32 scale step per row and vector.
  *  - Partial sums stay in registers for the whole job; at its end one
  *    multi-value warp reduction (halving the values at each shuffle level)
@@ -37,25 +39,37 @@ namespace
 {
 
 constexpr int DW = 4;			/* warps per block */
+constexpr int DP_MANY_ROWS = 16384;	/* rows from which one vector takes 2 rows per job */
 constexpr int DT = 32 * DW;
 
-/* rows per job, passes of 4 tiles per step, ring stages */
-template <int NB>
+/* passes of 4 tiles per step, ring stages, for NB vectors and R rows per job */
+template <int NB, int R_>
 struct DCfg
 {
-	static constexpr int R = NB == 1 ? 1 : NB == 2 ? 2 : 4;
+	static constexpr int R = R_;
 	static constexpr int P = NB == 1 ? 2 : 1;
-	static constexpr int S = NB <= 2 ? 4 : 3;
+	static constexpr int S = (NB == 1 && R == 1) || NB == 2 ? 4 : 3;
 };
 
-template <int T, int NB>
+/*
+ * Bytes of padding after each tile in shared memory: Q4_0's 18-byte blocks
+ * would put the lanes of neighbouring tiles on the same banks; one 16-byte
+ * pad per 144-byte tile makes the 32 lanes' word loads conflict-free.
+ * Only for types whose rows are 16-byte aligned (so tiles are whole chunks).
+ */
+template <int T>
+constexpr int TPAD = T == DS_TYPE_Q4_0 ? 16 : 0;
+
+template <int T, int NB, int R>
 struct DSz
 {
 	using TT = dsq8::Tile<T>;
-	using C = DCfg<NB>;
+	using C = DCfg<NB, R>;
 	static constexpr int SPAN = 4 * C::P * TT::B;	/* bytes of one row's step */
 	static constexpr int CH = (SPAN + 30) / 16;	/* chunks that cover it at any offset */
-	static constexpr int PITCH = 16 * CH + 16;	/* + slack for ld_span's over-read */
+	static constexpr int CPT = TT::B / 16;	/* chunks per tile, when TPAD > 0 */
+	static constexpr int TSTRIDE = TT::B + TPAD<T>;	/* tile to tile in shared memory */
+	static constexpr int PITCH = 16 * CH + 16 + 4 * C::P * TPAD<T>;	/* + ld_span slack */
 	static constexpr int STAGE = C::R * PITCH;
 	static constexpr int WARP = C::S * STAGE;
 	static constexpr int SMEM = DW * WARP;
@@ -70,7 +84,7 @@ struct DArgs
 				K,
 				nt;				/* tiles per row */
 	const uint8_t *xq;			/* int8 [nb][K], or f32 [nb][K] for F16/BF16 */
-	const int4 *xm;				/* [nb][K / 32]: d, s0, s1, s */
+	const int2 *xm;				/* [nb][K / 32]: d, s0 | s1 << 16 */
 	int			nb;
 	void	   *y;
 	int			ldy,
@@ -93,11 +107,12 @@ grid_dependents_launch(void)
 
 /*
  * x for the product: per 32-element block (a warp), int8 values and the
- * meta (d, half sums) -- or, for F16/BF16 weights, x as dense f32.
+ * meta (d, and the two half sums as int16: |sum| <= 16 * 127) -- or, for
+ * F16/BF16 weights, x as dense f32.
  */
 template <bool FLOAT>
 __global__ void __launch_bounds__(256)
-k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int4 *xm)
+k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int2 *xm)
 {
 	const int	lane = threadIdx.x & 31;
 	const int	blk = blockIdx.x * 8 + (threadIdx.x >> 5);
@@ -134,17 +149,17 @@ k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int4 *x
 		const int	s1 = __shfl_sync(0xffffffffu, s, 16);
 
 		if (lane == 0)
-			xm[blk] = make_int4(__float_as_int(d), s, s1, s + s1);
+			xm[blk] = make_int2(__float_as_int(d), (int) (((unsigned) s & 0xffffu) | ((unsigned) s1 << 16)));
 	}
 }
 
 /* Queue the copies of step `step` of job `job`'s rows into stage. */
-template <int T, int NB>
+template <int T, int NB, int R>
 __device__ __forceinline__ void
 copy_step(const DArgs &a, uint8_t *stage, int job, int step, int lane)
 {
-	using Z = DSz<T, NB>;
-	using C = DCfg<NB>;
+	using Z = DSz<T, NB, R>;
+	using C = DCfg<NB, R>;
 	using TT = dsq8::Tile<T>;
 	const int	t0 = step * 4 * C::P;
 	const int	nts = min(4 * C::P, a.nt - t0);
@@ -170,22 +185,27 @@ copy_step(const DArgs &a, uint8_t *stage, int job, int step, int lane)
 			{
 				const size_t off = c0 + 16 * (size_t) c;
 				const size_t left = a.wbytes - off;
+				uint8_t    *dst = stage + r * Z::PITCH + 16 * c +
+					(TPAD<T> ? TPAD<T> * (c / Z::CPT) : 0);
 
-				ds_cp_async16(stage + r * Z::PITCH + 16 * c, a.w + off,
-							  left >= 16 ? 16 : (int) left);
+				if (left >= 16)
+					ds_cp_async16(dst, a.w + off, 16);
+				else			/* the tensor's last bytes: nothing past its end */
+					for (int i = 0; i < (int) left; i++)
+						dst[i] = a.w[off + i];
 			}
 		}
 	}
 }
 
 /* One step: every piece of this lane in the stage, times every vector. */
-template <int T, int NB>
+template <int T, int NB, int R>
 __device__ __forceinline__ void
 compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
-			 float (&acc)[DCfg<NB>::R][NB])
+			 float (&acc)[R][NB])
 {
-	using Z = DSz<T, NB>;
-	using C = DCfg<NB>;
+	using Z = DSz<T, NB, R>;
+	using C = DCfg<NB, R>;
 	using TT = dsq8::Tile<T>;
 	const int	q = lane >> 3,
 				j = lane & 7;
@@ -206,7 +226,7 @@ compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
 		{
 			const size_t gs = (size_t) (job * C::R + r) * a.rb + (size_t) t0 * TT::B;
 
-			tp[r] = stage + r * Z::PITCH + (int) (gs & 15) + (4 * p + q) * TT::B;
+			tp[r] = stage + r * Z::PITCH + (int) (gs & 15) + (4 * p + q) * Z::TSTRIDE;
 		}
 
 		if constexpr (TT::FLOAT)
@@ -260,9 +280,11 @@ compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
 				const uint4 *xp = (const uint4 *) (a.xq + e);
 				const uint4 x0 = __ldg(xp),
 							x1 = __ldg(xp + 1);
-				const int4	mm = __ldg(a.xm + e / 32);
+				const int2	mm = __ldg(a.xm + e / 32);
 				const uint32_t xw[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-				const dsq8::XMeta xm = {__int_as_float(mm.x), mm.y, mm.z, mm.w};
+				const int	s0 = (int) (int16_t) (mm.y & 0xffff),
+							s1 = mm.y >> 16;
+				const dsq8::XMeta xm = {__int_as_float(mm.x), s0, s1, s0 + s1};
 
 #pragma unroll
 				for (int r = 0; r < C::R; r++)
@@ -332,11 +354,11 @@ warp_sum_multi(float (&v)[N], int lane, int *idx)
 	return v[0];
 }
 
-template <int T, int NB>
+template <int T, int NB, int R>
 __device__ __forceinline__ void
-job_epilogue(const DArgs &a, float (&acc)[DCfg<NB>::R][NB], int job, int lane)
+job_epilogue(const DArgs &a, float (&acc)[R][NB], int job, int lane)
 {
-	using C = DCfg<NB>;
+	using C = DCfg<NB, R>;
 	constexpr int N = C::R * NB;
 	float		v[N];
 	int			idx;
@@ -359,12 +381,12 @@ job_epilogue(const DArgs &a, float (&acc)[DCfg<NB>::R][NB], int job, int lane)
 		ds_store_act(a.y, (size_t) b * a.ldy + row, s, a.y_bf16);
 }
 
-template <int T, int NB>
+template <int T, int NB, int R>
 __global__ void __launch_bounds__(DT)
 k_matvec_dp4a(DArgs a)
 {
-	using Z = DSz<T, NB>;
-	using C = DCfg<NB>;
+	using Z = DSz<T, NB, R>;
+	using C = DCfg<NB, R>;
 	extern __shared__ __align__(16) uint8_t smem[];
 	const int	lane = threadIdx.x & 31,
 				warp = threadIdx.x >> 5;
@@ -383,7 +405,7 @@ k_matvec_dp4a(DArgs a)
 	{
 		if (ij < je)
 		{
-			copy_step<T, NB>(a, ring + s * Z::STAGE, ij, is, lane);
+			copy_step<T, NB, R>(a, ring + s * Z::STAGE, ij, is, lane);
 			if (++is == nsteps)
 			{
 				is = 0;
@@ -409,7 +431,7 @@ k_matvec_dp4a(DArgs a)
 		{
 			if (ij < je)
 			{
-				copy_step<T, NB>(a, ring + fill * Z::STAGE, ij, is, lane);
+				copy_step<T, NB, R>(a, ring + fill * Z::STAGE, ij, is, lane);
 				if (++is == nsteps)
 				{
 					is = 0;
@@ -420,39 +442,39 @@ k_matvec_dp4a(DArgs a)
 			fill = fill + 1 == C::S ? 0 : fill + 1;
 			ds_cp_async_wait<C::S - 1>();
 			__syncwarp();
-			compute_step<T, NB>(a, ring + slot * Z::STAGE, cj, cs, lane, acc);
+			compute_step<T, NB, R>(a, ring + slot * Z::STAGE, cj, cs, lane, acc);
 			slot = slot + 1 == C::S ? 0 : slot + 1;
 			__syncwarp();
 		}
-		job_epilogue<T, NB>(a, acc, cj, lane);
+		job_epilogue<T, NB, R>(a, acc, cj, lane);
 	}
 	ds_cp_async_wait<0>();
 }
 
 /* Quantize x, then the product as its programmatic dependent. */
-template <int T, int NB>
+template <int T, int NB, int R>
 int
 launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_bf16, int ldx)
 {
-	using Z = DSz<T, NB>;
-	using C = DCfg<NB>;
+	using Z = DSz<T, NB, R>;
+	using C = DCfg<NB, R>;
 	using TT = dsq8::Tile<T>;
 	static int	smem_set = 0,
 				per_sm = 0;
 	const size_t xq_bytes = ds_ws_round((size_t) a.nb * a.K * (TT::FLOAT ? 4 : 1));
-	const size_t xm_bytes = TT::FLOAT ? 0 : ds_ws_round((size_t) a.nb * (a.K / 32) * 16);
+	const size_t xm_bytes = TT::FLOAT ? 0 : ds_ws_round((size_t) a.nb * (a.K / 32) * 8);
 	const int	nblk = a.nb * (a.K / 32);
 
 	DS_REQUIRE(xq_bytes + xm_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
 			   "workspace too small for the quantized x");
-	DS_CUDA_CHECK(ds_set_smem(k_matvec_dp4a<T, NB>, Z::SMEM, &smem_set));
+	DS_CUDA_CHECK(ds_set_smem(k_matvec_dp4a<T, NB, R>, Z::SMEM, &smem_set));
 	if (per_sm == 0)
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_matvec_dp4a<T, NB>,
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_matvec_dp4a<T, NB, R>,
 																	DT, Z::SMEM));
 	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the dp4a kernel does not fit on a multiprocessor");
 
 	uint8_t    *xq = ctx->ws;
-	int4	   *xm = (int4 *) (ctx->ws + xq_bytes);
+	int2	   *xm = (int2 *) (ctx->ws + xq_bytes);
 
 	k_prep_x<TT::FLOAT><<<(nblk + 7) / 8, 256, 0, stream>>>(x, x_bf16, ldx, a.K, a.nb, xq, xm);
 	DS_CUDA_CHECK_LAUNCH();
@@ -476,7 +498,7 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_
 	cfg.stream = stream;
 	cfg.attrs = attr;
 	cfg.numAttrs = 1;
-	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, k_matvec_dp4a<T, NB>, a));
+	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, k_matvec_dp4a<T, NB, R>, a));
 	return DS_CUDA_OK;
 }
 
@@ -500,15 +522,21 @@ ds_matvec_dp4a_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, 
 	a.y = y;
 	a.ldy = ldy;
 	a.y_bf16 = ytype == DS_CUDA_BF16;
+
+	/* one vector: two rows per job (x loads shared) where rows are many */
+	const bool	many = M >= DP_MANY_ROWS;
+	const int	xb = xtype == DS_CUDA_BF16;
+
 	switch (wtype)
 	{
 #define DP_CASE(T) \
 		case T: \
 			a.nt = K / dsq8::Tile<T>::K; \
-			return n == 1 ? launch<T, 1>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx) : \
-				n == 2 ? launch<T, 2>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx) : \
-				n <= 4 ? launch<T, 4>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx) : \
-				launch<T, 8>(ctx, stream, a, x, xtype == DS_CUDA_BF16, ldx);
+			return n == 1 && many ? launch<T, 1, 2>(ctx, stream, a, x, xb, ldx) : \
+				n == 1 ? launch<T, 1, 1>(ctx, stream, a, x, xb, ldx) : \
+				n == 2 ? launch<T, 2, 2>(ctx, stream, a, x, xb, ldx) : \
+				n <= 4 ? launch<T, 4, 4>(ctx, stream, a, x, xb, ldx) : \
+				launch<T, 8, 4>(ctx, stream, a, x, xb, ldx);
 		DSQ_FOR_EACH_TYPE(DP_CASE)
 #undef DP_CASE
 	}

@@ -31,7 +31,7 @@
 
 #include "qblock.cuh"
 
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)
 #define DSQ8_UNROLL _Pragma("unroll")
 #else
 #define DSQ8_UNROLL
@@ -275,11 +275,18 @@ DSQ8_UNROLL
 	}
 	else
 	{
-		int			s = 0;
+		int			sa = 0,
+					sb = 0;
 
 DSQ8_UNROLL
-		for (int i = 0; i < 8; i++)
-			s = dp4a(p.q[i], xq[i], s);
+		for (int i = 0; i < 4; i++)
+		{
+			sa = dp4a(p.q[i], xq[i], sa);
+			sb = dp4a(p.q[4 + i], xq[4 + i], sb);
+		}
+
+		const int	s = sa + sb;
+
 		if constexpr (T == DS_TYPE_Q4_0)
 			return p.f0 * (xm.d * (float) (s - 8 * xm.s));
 		else if constexpr (T == DS_TYPE_Q5_0)

@@ -56,6 +56,18 @@ if [ "$mode" = small ]; then
 	DS_BENCH_BATCHES=1,2,4,8 timeout 240 build/kernels/bench_kernels "$OUT/bench_full.txt" \
 		> "$OUT/bench.txt" 2>&1 || status=1
 	stamp "bench"
+	# one dp4a launch under Nsight Compute: Q4_0 152064x3584, n = 1
+	if command -v ncu > /dev/null; then
+		DS_BENCH_TYPES=Q4_0 DS_BENCH_SHAPES=7 DS_BENCH_BATCHES=1 timeout 120 ncu --clock-control none \
+			-k regex:k_matvec_dp4a --launch-count 1 --section SpeedOfLight --section Occupancy \
+			--section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis_Tables \
+			--metrics l1tex__data_pipe_lsu_wavefronts_mem_shared.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,l1tex__data_pipe_lsu_wavefronts.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,lts__t_sectors_srcunit_tex_op_read.sum,smsp__inst_executed.sum,smsp__average_warps_issue_stalled_mio_throttle_per_issue_active.ratio,smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active.ratio,smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio,smsp__average_warps_issue_stalled_lg_throttle_per_issue_active.ratio,smsp__average_warps_issue_stalled_wait_per_issue_active.ratio,smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active.ratio \
+			build/kernels/bench_kernels > "$OUT/ncu-dp4a.txt" 2>&1
+		grep -E "Duration|DRAM Throughput|Memory Throughput|L1/TEX Cache Throughput|Compute \(SM\)|Achieved Occupancy|Theoretical Occupancy|Issue Slots Busy|No Eligible|Eligible Warps|Registers Per|wavefronts|bank_conflicts|sectors|inst_executed|stalled|Mem Pipes|Shared" \
+			"$OUT/ncu-dp4a.txt" | head -40 > "$OUT/ncu-short.txt"
+		stamp "ncu"
+	fi
+	cat "$OUT/ncu-short.txt" 2>/dev/null
 	cat "$OUT/bench.txt"
 elif [ "$mode" != quick ]; then
 	if command -v compute-sanitizer > /dev/null && [ "${DS_SANITIZE:-1}" = 1 ]; then

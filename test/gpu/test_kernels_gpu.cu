@@ -250,6 +250,7 @@ test_products(void)
 		test_product(type, 257, 1536, 2, P_DP4A, false, true, 8);
 		test_product(type, 1101, 512, 6, P_DP4A, true, true, 8);
 		test_product(type, 4099, 3584, 1, P_DP4A, false, false);
+		test_product(type, 16385, 512, 1, P_DP4A, true, false);	/* 2 rows per job */
 		test_product(type, 513, 18944, 4, P_DP4A, false, false);
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
