@@ -31,22 +31,42 @@ use_fused(int wtype, int M, int n)
 }
 
 /*
- * Which small-batch kernel: the dp4a kernel (matvec_dp4a.cu) needs
- * K % 256 == 0; where both run, the one measured faster on the H200
- * (docs/kernels.md).
+ * Which small-batch kernel, from the H200 measurements of both
+ * (docs/kernels.md, `bash test/gpu/run_device.sh small`).  The dp4a kernel
+ * (matvec_dp4a.cu) needs K % 256 == 0 and won on every shape measured at
+ * one vector except those below; the tensor-core kernel (matvec.cu) won
+ *  - with few rows and a long K (M <= 4096, K >= 8192: 1536x8960 and
+ *    3584x18944), where the dp4a kernel has one warp per row (or per 2-4
+ *    rows) and too few warps to fill the device: from 4 vectors for every
+ *    type, at 2 vectors for K >= 16384 (not Q8_0) and for Q4_K/Q5_K; for
+ *    F16/BF16 also at one vector for K >= 16384;
+ *  - F16/BF16 with 2 or more vectors on long rows of large M (18944x3584,
+ *    152064x3584: from 4 vectors; at 2 vectors for M >= 65536), where the
+ *    dp4a kernel's f32 FMA loop is bound by instructions;
+ *  - Q5_K at one vector on 152064x1536 (by 10%).
  */
 extern "C" int
 ds_cuda_matvec_path(int wtype, int M, int K, int n)
 {
-	(void) M;
-	(void) n;
+	const bool	fl = wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16;
+	const bool	kq = wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K;
+
 	if (K % 256 != 0)
 		return DS_CUDA_MATVEC_MMA;
-	switch (wtype)
+	if (M <= 4096 && K >= 8192)
 	{
-		default:
-			return DS_CUDA_MATVEC_DP4A;
+		if (n >= 4)
+			return DS_CUDA_MATVEC_MMA;
+		if (n == 2 && !fl && wtype != DS_TYPE_Q8_0 && (K >= 16384 || kq))
+			return DS_CUDA_MATVEC_MMA;
+		if (fl && K >= 16384)
+			return DS_CUDA_MATVEC_MMA;
 	}
+	if (fl && K >= 3584 && M >= 16384 && (n >= 4 || (n >= 2 && M >= 65536)))
+		return DS_CUDA_MATVEC_MMA;
+	if (wtype == DS_TYPE_Q5_K && n == 1 && M >= 65536 && K <= 2048)
+		return DS_CUDA_MATVEC_MMA;
+	return DS_CUDA_MATVEC_DP4A;
 }
 
 extern "C" int
