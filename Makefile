@@ -27,6 +27,9 @@ PG_CFLAGS += -std=gnu11 -Wall -Wno-declaration-after-statement
 
 EXTRA_CLEAN = build deepseek-cli
 
+# Plain `make` builds everything (the rule below would otherwise be the default).
+.DEFAULT_GOAL := all
+
 # PGXS tracks no header dependencies: rebuild every object when one changes.
 $(OBJS): $(wildcard src/*.h src/engine/*.h)
 
