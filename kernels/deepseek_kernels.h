@@ -124,6 +124,7 @@ DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 
 #define DS_CUDA_MATVEC_MMA 0
 #define DS_CUDA_MATVEC_DP4A 1
+#define DS_CUDA_MATVEC_Q8MMA 2
 
 /* The kernel ds_cuda_matvec() uses for this product: DS_CUDA_MATVEC_*. */
 DS_CUDA_API int			ds_cuda_matvec_path(int wtype, int M, int K, int n);
@@ -155,6 +156,22 @@ DS_CUDA_API int			ds_cuda_matvec_dp4a(ds_cuda_context *ctx, ds_cuda_stream strea
 								const void *w, int wtype, int M, int K,
 								const void *x, ds_cuda_dtype xtype, int ldx, int n,
 								void *y, ds_cuda_dtype ytype, int ldy);
+
+/*
+ * Small-batch product with int8 activations on the int8 tensor cores
+ * (mma.m16n8k32.s8): x is quantized as for ds_cuda_matvec_dp4a(), the
+ * weights are unpacked to int8 in registers, and one instruction
+ * multiplies 16 rows x 32 weights with all n vectors, so the cost per
+ * weight barely grows with n.  Same numerics as ds_cuda_matvec_dp4a()
+ * (x scales rounded to 22 significant bits: ~3e-7 relative to the exact
+ * product with the quantized x).  Quantized weight types only (not
+ * F16/BF16), K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).  Uses the
+ * workspace and, when it splits K, the context's counters.
+ */
+DS_CUDA_API int			ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stream,
+								 const void *w, int wtype, int M, int K,
+								 const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								 void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
  * Larger batches: the weights are dequantized to bf16 tile by tile in

@@ -355,6 +355,284 @@ quantize_block(const float *x, int8_t q[32], XMeta *m)
 	m->s = m->s0 + m->s1;
 }
 
+/* ------------------------------------------------------------------------
+ * The int8 tensor-core form (matvec_q8mma.cu): mma.m16n8k32 with int8
+ * weights (A, 16 rows x 32 k, one k-block of 32 elements) and the int8 x
+ * of up to 8 vectors (B, 32 k x 8 columns).  Lane l = 4g + t holds
+ *   A: a0 = row g, k 4t..4t+3; a1 = row g+8, same k; a2 = row g, k 16+4t..;
+ *      a3 = row g+8, k 16+4t..          (mfrag(): lo = k 4t.., hi = k 16+4t..)
+ *   B: b0 = k 4t..4t+3 of vector g; b1 = k 16+4t.. of vector g
+ *   C: c0, c1 = row g, vectors 2t, 2t+1; c2, c3 = row g+8, same vectors.
+ * Q6_K (a scale per 16 elements) uses two m16n8k16 products per k-block:
+ * lo (a0, a1 with b0) and hi (a2, a3 with b1).
+ *
+ * Scales without int->float conversions: C starts at MAGIC (+ the block's
+ * integer offset -8 s, -16 s, -32 s), so its bits read as a float are
+ * 1.5 * 2^23 + c exactly (|c| < 2^22); with dx rounded to 22 significant
+ * bits (mma_dx()), dx * MAGIC_F is exact and fma(dx, F, -dx * MAGIC_F) is
+ * dx * c rounded once.  Then one fma with the row's scale per value.
+ * ------------------------------------------------------------------------ */
+
+constexpr uint32_t MAGIC = 0x4B400000u;
+constexpr float MAGIC_F = 12582912.0f;	/* 1.5 * 2^23 */
+
+/* x's block scale as the tensor-core form uses it: 22 significant bits */
+DS_HD float
+mma_dx(float d)
+{
+	return dsq::bits_f32(dsq::f32_bits(d) & ~3u);
+}
+
+/*
+ * Byte index of element e of vector v's block kb in the B fragments: uint4
+ * [kb / 2][lane 4v + t] = {b0, b1 of kb even, b0, b1 of kb odd}, with b0 =
+ * elements 4t..4t+3 and b1 = elements 16+4t..16+4t+3.
+ */
+DS_HD size_t
+mma_xb_index(int kb, int v, int e)
+{
+	const int	wd = e >> 2;
+
+	return ((((size_t) (kb >> 1) * 32 + 4 * v + (wd & 3)) * 4 + (kb & 1) * 2 + (wd >> 2)) * 4) +
+		(e & 3);
+}
+
+/*
+ * The x-side record of k-block kb for the lanes with t = lane & 3, i.e.
+ * vectors 2t and 2t + 1 (uint4 units, so each part is one 16-byte load):
+ *   R0: the C start quad {c(2t), c(2t+1), c(2t), c(2t+1)}: MAGIC plus the
+ *       block's integer offset (-8 s Q4_0, -16 s Q5_0, -32 s0 Q6_K's first
+ *       half), MAGIC alone for Q8_0, Q4_1 and the K-quants;
+ *   R1: {dx(2t), dx(2t+1), -dx(2t) MAGIC_F, -dx(2t+1) MAGIC_F};
+ *   R2: Q4_1/K-quants {dx s (2t), dx s (2t+1), 0, 0} (the min terms);
+ *       Q6_K the C start quad of the second half (-32 s1).
+ */
+template <int T>
+constexpr int MREC = (T == DS_TYPE_Q4_0 || T == DS_TYPE_Q5_0 || T == DS_TYPE_Q8_0) ? 8 : 12;
+
+/* Write the words of a record that belong to vector 2t + odd. */
+template <int T>
+DS_HD void
+mrec_put(uint32_t *w, int odd, const XMeta &m)
+{
+	const float dx = mma_dx(m.d);
+	uint32_t	c = MAGIC;
+
+	if constexpr (T == DS_TYPE_Q4_0)
+		c = MAGIC - 8u * (uint32_t) m.s;
+	else if constexpr (T == DS_TYPE_Q5_0)
+		c = MAGIC - 16u * (uint32_t) m.s;
+	else if constexpr (T == DS_TYPE_Q6_K)
+		c = MAGIC - 32u * (uint32_t) m.s0;
+	w[odd] = w[2 + odd] = c;
+	w[4 + odd] = dsq::f32_bits(dx);
+	w[6 + odd] = dsq::f32_bits(-dx * MAGIC_F);
+	if constexpr (T == DS_TYPE_Q6_K)
+		w[8 + odd] = w[10 + odd] = MAGIC - 32u * (uint32_t) m.s1;
+	else if constexpr (MREC<T> == 12)
+	{
+		w[8 + odd] = dsq::f32_bits(dx * (float) m.s);
+		w[10 + odd] = 0;
+	}
+}
+
+/* A word at byte offset O (even) of a 4-byte aligned p: one or two loads */
+template <int O>
+DS_HD uint32_t
+ldw(const uint8_t *p)
+{
+	if constexpr ((O & 3) == 0)
+		return ld_u32(p + O);
+	else
+		return dsq::prmt(ld_u32(p + O - 2), ld_u32(p + O + 2), 0x5432);
+}
+
+/* Q6_K rows are 2-byte aligned: a = the row's data rounded down to 4 bytes,
+ * fs = 8 * the rest (0 or 16); the word at logical offset o */
+DS_HD uint32_t
+ldv(const uint8_t *a, int o, uint32_t fs)
+{
+	return fshr(ld_u32(a + o), ld_u32(a + o + 4), fs);
+}
+
+/*
+ * Per row and tile (one K-quant super-block), what every k-block of it
+ * shares: Q4_K/Q5_K d and dmin (and -d 2^23, dmin 2^23 for exact scale
+ * products), the packed 6-bit scales and mins, Q5_K's high-bit words t and
+ * t + 4; Q6_K d, -1.5 2^23 d, the 16 int8 scales, the qh words of both
+ * halves.
+ */
+struct MRow
+{
+	float		d,
+				m;
+	uint32_t	w[8];
+};
+
+template <int T>
+DS_HD void
+mrow(const uint8_t *a, int t, uint32_t fs, MRow &r)
+{
+	if constexpr (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K)
+	{
+		const uint32_t dd = ld_u32(a),
+					A = ld_u32(a + 4),
+					B = ld_u32(a + 8),
+					C = ld_u32(a + 12);
+		const float d = f16_f32(dd & 0xffff),
+					dm = f16_f32(dd >> 16);
+
+		r.d = -d * 8388608.0f;	/* exact: a power of two */
+		r.m = dm * 8388608.0f;
+		r.w[0] = A & 0x3f3f3f3fu;	/* scales 0..3 */
+		r.w[1] = (C & 0x0f0f0f0fu) | ((A >> 2) & 0x30303030u);	/* 4..7 */
+		r.w[2] = B & 0x3f3f3f3fu;	/* mins 0..3 */
+		r.w[3] = ((C >> 4) & 0x0f0f0f0fu) | ((B >> 2) & 0x30303030u);
+		r.w[6] = dsq::f32_bits(d);
+		r.w[7] = dsq::f32_bits(dm);
+		if constexpr (T == DS_TYPE_Q5_K)
+		{
+			r.w[4] = ld_u32(a + 16 + 4 * t);
+			r.w[5] = ld_u32(a + 32 + 4 * t);
+		}
+	}
+	else if constexpr (T == DS_TYPE_Q6_K)
+	{
+		r.d = f16_f32(ld_u16(a + (fs >> 3) + 208));
+		r.m = -1.5f * 8388608.0f * r.d;	/* exact: d has 11 significant bits */
+DSQ8_UNROLL
+		for (int i = 0; i < 4; i++)
+			r.w[i] = ldv(a, 192 + 4 * i, fs);
+DSQ8_UNROLL
+		for (int h = 0; h < 2; h++)
+		{
+			r.w[4 + 2 * h] = ldv(a + 4 * t, 128 + 32 * h, fs);
+			r.w[5 + 2 * h] = ldv(a + 4 * t, 144 + 32 * h, fs);
+		}
+	}
+}
+
+/* 2^23 + byte b of v, as a float (the byte placed in a mantissa) */
+DS_HD float
+byte_f(uint32_t v, int b)
+{
+	return dsq::bits_f32(dsq::prmt(v, 0x4B000000u, 0x7540u | (uint32_t) b));
+}
+
+/*
+ * Row side of k-block KB of the tile at `a` (this lane's row; t = lane & 3):
+ * the int8 A words lo (k 4t..4t+3) and hi (k 16+4t..), and the row's scale
+ * factors s0, s1 (see mcomb).  Offsets are compile-time, so the device code
+ * has immediate shared-memory offsets and no alignment tests.
+ */
+template <int T, int KB>
+DS_HD void
+mfrag(const uint8_t *a, int t, uint32_t fs, const MRow &r, uint32_t &lo, uint32_t &hi,
+	  float &s0, float &s1)
+{
+	const uint8_t *a4 = a + 4 * t;
+
+	if constexpr (T == DS_TYPE_Q4_0)
+	{
+		constexpr int O = 18 * KB;
+		const uint32_t q = ldw<O + 2>(a4);
+
+		s0 = f16_f32(ld_u16(a + O));
+		s1 = 0.0f;
+		lo = q & 0x0f0f0f0fu;
+		hi = (q >> 4) & 0x0f0f0f0fu;
+	}
+	else if constexpr (T == DS_TYPE_Q4_1)
+	{
+		constexpr int O = 20 * KB;
+		const uint32_t dm = ld_u32(a + O),
+					q = ld_u32(a4 + O + 4);
+
+		s0 = f16_f32(dm & 0xffff);
+		s1 = f16_f32(dm >> 16);
+		lo = q & 0x0f0f0f0fu;
+		hi = (q >> 4) & 0x0f0f0f0fu;
+	}
+	else if constexpr (T == DS_TYPE_Q5_0)
+	{
+		constexpr int O = 22 * KB;
+		const uint32_t qh = ldw<O + 2>(a),
+					q = ldw<O + 6>(a4);
+
+		s0 = f16_f32(ld_u16(a + O));
+		s1 = 0.0f;
+		lo = (q & 0x0f0f0f0fu) | spread4(qh >> (4 * t));
+		hi = ((q >> 4) & 0x0f0f0f0fu) | spread4(qh >> (16 + 4 * t));
+	}
+	else if constexpr (T == DS_TYPE_Q8_0)
+	{
+		constexpr int O = 34 * KB;
+
+		s0 = f16_f32(ld_u16(a + O));
+		s1 = 0.0f;
+		lo = ldw<O + 2>(a4);
+		hi = ldw<O + 18>(a4);
+	}
+	else if constexpr (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K)
+	{
+		constexpr int QS = (T == DS_TYPE_Q4_K ? 16 : 48) + 32 * (KB >> 1);
+		constexpr int SH = 4 * (KB & 1);
+		const uint32_t w0 = ld_u32(a4 + QS),
+					w1 = ld_u32(a4 + QS + 16);
+
+		lo = (w0 >> SH) & 0x0f0f0f0fu;
+		hi = (w1 >> SH) & 0x0f0f0f0fu;
+		if constexpr (T == DS_TYPE_Q5_K)
+		{
+			lo |= ((r.w[4] >> KB) & 0x01010101u) << 4;
+			hi |= ((r.w[5] >> KB) & 0x01010101u) << 4;
+		}
+		/* d sc and -dmin m exactly: d (2^23 + sc) - d 2^23 */
+		s0 = fmaf(dsq::bits_f32(r.w[6]), byte_f(r.w[KB >> 2], KB & 3), r.d);
+		s1 = fmaf(-dsq::bits_f32(r.w[7]), byte_f(r.w[2 + (KB >> 2)], KB & 3), r.m);
+	}
+	else if constexpr (T == DS_TYPE_Q6_K)
+	{
+		constexpr int H = KB >> 2,
+					Q = KB & 3;
+		constexpr int QL = 64 * H + 32 * (Q & 1);
+		const uint32_t l0 = ldv(a4, QL, fs),
+					l1 = ldv(a4, QL + 16, fs);
+		const uint32_t h0 = r.w[4 + 2 * H],
+					h1 = r.w[5 + 2 * H];
+		const uint32_t scw = r.w[KB >> 1];	/* bytes 2 KB, 2 KB + 1 */
+		constexpr uint32_t B0 = (2 * KB) & 3;
+
+		lo = ((l0 >> (4 * (Q >> 1))) & 0x0f0f0f0fu) | (((h0 >> (2 * Q)) & 0x03030303u) << 4);
+		hi = ((l1 >> (4 * (Q >> 1))) & 0x0f0f0f0fu) | (((h1 >> (2 * Q)) & 0x03030303u) << 4);
+		/* d * int8 scale, exact: (1.5 2^23 + sc) * d - 1.5 2^23 d */
+		s0 = fmaf(r.d, dsq::bits_f32(MAGIC + (uint32_t) (int32_t) (int8_t) (scw >> (8 * B0))), r.m);
+		s1 = fmaf(r.d, dsq::bits_f32(MAGIC + (uint32_t) (int32_t) (int8_t) (scw >> (8 * B0 + 8))), r.m);
+	}
+}
+
+/*
+ * One output value (row, vector) of one k-block: C (and C2, Q6_K's second
+ * half) from the tensor cores, started at the record's offset; dx, ndxm =
+ * -dx * MAGIC_F and u (dx * s for Q4_1 and the K-quants) of the vector;
+ * s0, s1 of the row.  acc gathers the scaled integer products, macc the
+ * min terms (added at the end).
+ */
+template <int T>
+DS_HD void
+mcomb(float &acc, float &macc, uint32_t C, uint32_t C2, float s0, float s1, float dx,
+	  float ndxm, float u)
+{
+	acc = fmaf(s0, fmaf(dx, dsq::bits_f32(C), ndxm), acc);
+	if constexpr (T == DS_TYPE_Q6_K)
+		acc = fmaf(s1, fmaf(dx, dsq::bits_f32(C2), ndxm), acc);
+	else if constexpr (T == DS_TYPE_Q4_1 || T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K)
+		macc = fmaf(s1, u, macc);
+	(void) C2;
+	(void) u;
+	(void) macc;
+}
+
 }								/* namespace dsq8 */
 
 #endif							/* DS_KERNELS_Q8DOT_CUH */

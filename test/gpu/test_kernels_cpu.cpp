@@ -448,6 +448,198 @@ test_q8_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 				 ds_type_name(T), ef);
 }
 
+/* ---- 2c. the int8 tensor-core product (q8dot.cuh), lane by lane ------- */
+
+/* the int8 bytes of a word */
+static int
+sbyte(uint32_t w, int j)
+{
+	return (int) (int8_t) (w >> (8 * j));
+}
+
+template <int T, int KB>
+static void
+q8mma_kblock(const uint8_t *const a[16], const uint32_t fs[16], const dsq8::MRow rw[32][2],
+			 const uint8_t *xbytes, const uint32_t *rec, int kb, float acc[32][4],
+			 float macc[32][4])
+{
+	uint32_t	lo[32][2],
+				hi[32][2];
+	float		s0[32][2],
+				s1[32][2];
+	int32_t		A[16][32],
+				B[32][8];
+
+	for (int l = 0; l < 32; l++)
+		for (int h = 0; h < 2; h++)
+		{
+			const int	r = 8 * h + (l >> 2);
+
+			dsq8::mfrag<T, KB>(a[r], l & 3, fs[r], rw[l][h], lo[l][h], hi[l][h], s0[l][h], s1[l][h]);
+		}
+	/* A and B from the fragment layout of mma.m16n8k32 */
+	for (int l = 0; l < 32; l++)
+	{
+		const int	g = l >> 2,
+					t = l & 3;
+		uint32_t	b[2];
+
+		for (int h = 0; h < 2; h++)
+			for (int j = 0; j < 4; j++)
+			{
+				A[g + 8 * h][4 * t + j] = sbyte(lo[l][h], j);
+				A[g + 8 * h][16 + 4 * t + j] = sbyte(hi[l][h], j);
+			}
+		memcpy(b, xbytes + dsq8::mma_xb_index(kb, g, 4 * t), 4);
+		memcpy(b + 1, xbytes + dsq8::mma_xb_index(kb, g, 16 + 4 * t), 4);
+		for (int j = 0; j < 4; j++)
+		{
+			B[4 * t + j][g] = sbyte(b[0], j);
+			B[16 + 4 * t + j][g] = sbyte(b[1], j);
+		}
+	}
+	for (int l = 0; l < 32; l++)
+	{
+		const int	g = l >> 2,
+					t = l & 3;
+		const uint32_t *rc = rec + ((size_t) kb * 4 + t) * dsq8::MREC<T>;
+
+		for (int i = 0; i < 4; i++)
+		{
+			const int	row = g + 8 * (i >> 1),
+						col = 2 * t + (i & 1);
+			uint32_t	c = rc[i],
+						c2 = T == DS_TYPE_Q6_K ? rc[8 + i] : 0;
+
+			for (int k = 0; k < 32; k++)
+			{
+				const uint32_t p = (uint32_t) (A[row][k] * B[k][col]);
+
+				if (T == DS_TYPE_Q6_K && k >= 16)
+					c2 += p;
+				else
+					c += p;
+			}
+			dsq8::mcomb<T>(acc[l][i], macc[l][i], c, c2, s0[l][i >> 1], s1[l][i >> 1],
+						   dsq::bits_f32(rc[4 + (i & 1)]), dsq::bits_f32(rc[6 + (i & 1)]),
+						   dsq8::MREC<T> == 12 ? dsq::bits_f32(rc[8 + (i & 1)]) : 0.0f);
+		}
+	}
+}
+
+template <int T, int KB>
+static void
+q8mma_tile(const uint8_t *const a[16], const uint32_t fs[16], const dsq8::MRow rw[32][2],
+		   const uint8_t *xbytes, const uint32_t *rec, int tile, float acc[32][4], float macc[32][4])
+{
+	if constexpr (KB < 8)
+	{
+		q8mma_kblock<T, KB>(a, fs, rw, xbytes, rec, 8 * tile + KB, acc, macc);
+		q8mma_tile<T, KB + 1>(a, fs, rw, xbytes, rec, tile, acc, macc);
+	}
+}
+
+/*
+ * The product of matvec_q8mma.cu emulated lane by lane: x quantized and laid
+ * out in B fragments and records (mma_xb_index, mrec_put), rows of each
+ * 16-row block copied to an emulated shared-memory stage at the offset the
+ * copy gives them (Q6_K rows start at any even offset), the rows past M
+ * repeating row M - 1, mrow/mfrag per lane, the tensor-core product from
+ * the documented fragment layout, mcomb per output value; against
+ * ds_ref_matmul_q8().
+ */
+template <int T>
+static void
+test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
+{
+	if constexpr (!dsq8::Tile<T>::FLOAT)
+	{
+		using TT = dsq8::Tile<T>;
+		const size_t rb = ds_row_size(T, K);
+		const int	nkb = K / 32;
+		std::vector<uint8_t> w = random_weights(T, M, K, rng);
+		std::vector<float> x((size_t) n * K),
+					ref((size_t) n * M),
+					got((size_t) n * M);
+		std::vector<uint8_t> xbytes((size_t) K * 8, 0);
+		std::vector<uint32_t> rec((size_t) nkb * 4 * dsq8::MREC<T>, 0);
+		std::vector<int> xw(xbytes.size(), 0);
+		int			bad_rec = 0;
+
+		for (auto &v : x)
+			v = rng.normal();
+		for (int i = 0; i < 32; i++)	/* an all-zero block */
+			x[32 + i] = 0.0f;
+		for (int kb = 0; kb < nkb; kb++)
+			for (int v = 0; v < 8; v++)
+			{
+				int8_t		q[32] = {0};
+				dsq8::XMeta m = {0.0f, 0, 0, 0};
+
+				if (v < n)
+					dsq8::quantize_block(&x[(size_t) v * K + 32 * kb], q, &m);
+				for (int e = 0; e < 32; e++)
+				{
+					xbytes[dsq8::mma_xb_index(kb, v, e)] = (uint8_t) q[e];
+					xw[dsq8::mma_xb_index(kb, v, e)]++;
+				}
+				dsq8::mrec_put<T>(&rec[((size_t) kb * 4 + v / 2) * dsq8::MREC<T>], v & 1, m);
+			}
+		for (auto c : xw)
+			bad_rec += c != 1;	/* every fragment byte written once */
+		ds_ref_matmul_q8(T, w.data(), M, K, x.data(), K, n, ref.data(), M);
+
+		for (int r0 = 0; r0 < M; r0 += 16)
+		{
+			float		acc[32][4] = {{0}},
+						macc[32][4] = {{0}};
+
+			for (int tile = 0; tile < K / 256; tile++)
+			{
+				/* the stage: 16 rows of 304 bytes, 16-byte aligned */
+				alignas(16) uint8_t st[16][304];
+				const uint8_t *a[16];
+				uint32_t	fs[16];
+				dsq8::MRow	rw[32][2];
+
+				memset(st, 0x5a, sizeof(st));
+				for (int r = 0; r < 16; r++)
+				{
+					const size_t off = (size_t) std::min(r0 + r, M - 1) * rb + (size_t) tile * TT::B;
+					const uint32_t sh = (uint32_t) (off & 15);
+
+					memcpy(&st[r][sh], w.data() + off, TT::B);
+					a[r] = &st[r][sh & ~3u];
+					fs[r] = 8 * (sh & 3);
+				}
+				for (int l = 0; l < 32; l++)
+					for (int h = 0; h < 2; h++)
+					{
+						const int	r = 8 * h + (l >> 2);
+
+						dsq8::mrow<T>(a[r], l & 3, fs[r], rw[l][h]);
+					}
+				q8mma_tile<T, 0>(a, fs, rw, xbytes.data(), rec.data(), tile, acc, macc);
+			}
+			for (int l = 0; l < 32; l++)
+				for (int i = 0; i < 4; i++)
+				{
+					const int	row = r0 + (l >> 2) + 8 * (i >> 1),
+								col = 2 * (l & 3) + (i & 1);
+
+					if (row < M && col < n)
+						got[(size_t) col * M + row] = acc[l][i] + macc[l][i];
+				}
+		}
+
+		double		e = rel_err(got.data(), ref.data(), got.size());
+
+		tl.check(bad_rec == 0 && e <= 2e-6,
+				 "q8mma lanes %-5s M=%d K=%d n=%d: rel err %.2e vs its reference (tol 2e-6)%s",
+				 ds_type_name(T), M, K, n, e, bad_rec ? ", records or fragments not all written" : "");
+	}
+}
+
 /* ---- 3. references ---------------------------------------------------- */
 
 static void
@@ -632,6 +824,10 @@ main(void)
 #define Q8EMU(T) test_q8_emulated<T>(rng, tl, 7, 256, 1); \
 		test_q8_emulated<T>(rng, tl, 13, 1536, 3);
 	DSQ_FOR_EACH_TYPE(Q8EMU)
+#define Q8MMA(T) test_q8mma_emulated<T>(rng, tl, 21, 256, 1); \
+		test_q8mma_emulated<T>(rng, tl, 37, 768, 3); \
+		test_q8mma_emulated<T>(rng, tl, 16, 1280, 8);
+	DSQ_FOR_EACH_TYPE(Q8MMA)
 	test_refs(rng, tl);
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
 	return tl.failed ? 1 : 0;

@@ -1,0 +1,594 @@
+/*
+ * matvec_q8mma.cu -- small-batch products y[b] = W x[b], 1 <= b <= 8, with
+ * int8 activations on the int8 tensor cores (mma.m16n8k32.s8): the weights
+ * are unpacked to int8 in registers exactly as the dp4a kernel does, but
+ * one instruction multiplies 16 rows x 32 weights with all 8 vectors, so
+ * the work per weight does not grow with the number of vectors.
+ *
+ *  - A first small kernel quantizes x per 32 elements (the rule of
+ *    q8dot.cuh) straight into the B-fragment order of the tensor cores
+ *    (lane 4g + t: words t and t + 4 of vector g's block; vectors past n
+ *    are zero) and writes, per k-block and lane pair, a 16-byte record of
+ *    the x-side scale terms (mrec_put).  The product is launched as its
+ *    programmatic dependent.
+ *  - A warp owns RJ = 16 MT rows (one or two m16 tiles) and a range of K
+ *    tiles (a "unit"); each step copies one 256-element tile of its RJ rows
+ *    with coalesced 16-byte cp.async into a ring of S stages (32-bit
+ *    offsets fixed per unit, immediate shared-memory offsets: ~3
+ *    instructions per 16 bytes).  Per k-block: the lane unpacks words t and
+ *    t + 4 of rows g and g + 8 (mfrag), one mma per m-tile (Q6_K: two k16
+ *    products, a scale per 16), then two fma per output value (mcomb).
+ *  - Few rows and long K: K is split into KS segments; units (row block,
+ *    segment) are dealt out evenly; each unit's partial sums go to the
+ *    workspace and the last unit of a row block to arrive (a counter) adds
+ *    the KS partials in segment order: results do not depend on timing.
+ *
+ * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; K % 256 == 0.
+ * The result is the product with the int8-quantized x (x scales rounded
+ * to 22 significant bits), like ds_ref_matmul_q8 to ~3e-7 relative.
+ */
+#include <type_traits>
+
+#include "common.cuh"
+#include "matvec.cuh"
+#include "q8dot.cuh"
+
+namespace
+{
+
+constexpr int QW = 4;			/* warps per block */
+constexpr int QT = 32 * QW;
+constexpr int QS = 3;			/* ring stages */
+constexpr int KS_MAX = 16;
+
+template <int T>
+struct QCfg
+{
+	static constexpr int MT = (T == DS_TYPE_Q8_0 || T == DS_TYPE_Q6_K) ? 1 : 2;
+	static constexpr int RJ = 16 * MT;	/* rows per unit */
+	static constexpr int TB = dsq8::Tile<T>::B;
+	static constexpr bool SHIFT = T == DS_TYPE_Q6_K;	/* rows only 2-byte aligned */
+	/* 16-byte chunks per row and tile; Q6_K: the covering span at any even
+	 * offset (<= 14 + 210 bytes) */
+	static constexpr int CR = SHIFT ? 14 : TB / 16;
+	/* Q6_K pitch 240 bytes: rows g and g+8 of a warp's loads on distinct banks */
+	static constexpr int PITCH = SHIFT ? 240 : TB;
+	static constexpr int NC = RJ * CR;
+	static constexpr int NI = (NC + 31) / 32;
+	static constexpr int STAGE = RJ * PITCH;
+	static constexpr int WARP = QS * STAGE;
+	static constexpr int SMEM = QW * WARP;
+	static constexpr int REC4 = dsq8::MREC<T> / 4;	/* uint4 per record */
+	static constexpr int NV = 4 * MT;	/* output values per lane */
+};
+
+struct QArgs
+{
+	const uint8_t *w;
+	uint32_t	rb;				/* bytes per row */
+	size_t		wbytes;
+	int			M,
+				nt,				/* tiles per row */
+				nb;				/* vectors */
+	int			ks,				/* K segments */
+				ntk,			/* tiles per segment */
+				units,			/* row blocks x segments */
+				upw;			/* consecutive units per warp */
+	const uint4 *xb;			/* B fragments: [K / 64][32 lanes] */
+	const uint4 *xr;			/* records: [K / 32][4][REC4] */
+	float	   *part;			/* [units][NV][32] partial sums (ks > 1) */
+	unsigned   *counters;
+	void	   *y;
+	int			ldy,
+				y_bf16;
+};
+
+template <int I, int N, typename F>
+__device__ __forceinline__ void
+static_for(F &&f)
+{
+	if constexpr (I < N)
+	{
+		f(std::integral_constant<int, I>{});
+		static_for<I + 1, N>(f);
+	}
+}
+
+__device__ __forceinline__ void
+grid_dependency_wait(void)
+{
+	asm volatile("griddepcontrol.wait;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void
+grid_dependents_launch(void)
+{
+	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+/* 16-byte cp.async to a shared-memory address; bytes past src_bytes zero */
+__device__ __forceinline__ void
+cp16(uint32_t dst, const void *src, int src_bytes)
+{
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+				 :: "r"(dst), "l"(src), "r"(src_bytes));
+}
+
+__device__ __forceinline__ void
+cp16(uint32_t dst, const void *src)
+{
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(dst), "l"(src));
+}
+
+/* D = A B + C, m16n8k32, int8 in, int32 accumulate */
+__device__ __forceinline__ void
+mma_k32(uint32_t (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+		uint32_t b0, uint32_t b1, const uint4 &c)
+{
+	asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
+		"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+		: "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+		: "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(c.x), "r"(c.y), "r"(c.z), "r"(c.w));
+}
+
+/* D = A B + C, m16n8k16, int8 in, int32 accumulate */
+__device__ __forceinline__ void
+mma_k16(uint32_t (&d)[4], uint32_t a0, uint32_t a1, uint32_t b0, const uint4 &c)
+{
+	asm("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 "
+		"{%0,%1,%2,%3}, {%4,%5}, {%6}, {%7,%8,%9,%10};\n"
+		: "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+		: "r"(a0), "r"(a1), "r"(b0), "r"(c.x), "r"(c.y), "r"(c.z), "r"(c.w));
+}
+
+/*
+ * x in the B-fragment order, and the x-side records.  Block kb, warp =
+ * vector (all 8; vectors >= nb are zero), lane = element: the quantization
+ * of k_prep_x (matvec_dp4a.cu) and q8dot.cuh's quantize_block.
+ */
+template <int T>
+__global__ void __launch_bounds__(256)
+k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr)
+{
+	const int	lane = threadIdx.x & 31,
+				vec = threadIdx.x >> 5,
+				kb = blockIdx.x;
+
+	grid_dependents_launch();
+
+	const float v = vec < nb ? ds_load_act(x, (size_t) vec * ldx + 32 * kb + lane, x_bf16) : 0.0f;
+	float		am = fabsf(v);
+
+#pragma unroll
+	for (int o = 16; o >= 1; o >>= 1)
+		am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
+
+	const float d = am / 127.0f;
+	const int	q = am > 0.0f ? __float2int_rn(v / d) : 0;
+	int			s = q;
+
+#pragma unroll
+	for (int o = 8; o >= 1; o >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, o);
+
+	const int	s1 = __shfl_sync(0xffffffffu, s, 16);
+
+	xb[dsq8::mma_xb_index(kb, vec, lane)] = (uint8_t) (int8_t) q;
+	if (lane == 0)
+	{
+		const dsq8::XMeta m = {d, s, s1, s + s1};
+		const int	odd = vec & 1;
+		uint32_t	r[12];
+		uint32_t   *dst = xr + ((size_t) kb * 4 + (vec >> 1)) * dsq8::MREC<T>;
+
+		dsq8::mrec_put<T>(r, odd, m);
+		for (int i = odd; i < dsq8::MREC<T>; i += 2)
+			dst[i] = r[i];
+	}
+}
+
+template <int T, bool ONE>
+__global__ void __launch_bounds__(QT, 3)
+k_q8mma(QArgs a)
+{
+	using C = QCfg<T>;
+	constexpr int MT = C::MT;
+	extern __shared__ __align__(16) uint8_t smem[];
+	const int	lane = threadIdx.x & 31,
+				warp = threadIdx.x >> 5;
+	const int	g = lane >> 2,
+				t = lane & 3;
+	const int	gw = blockIdx.x * QW + warp;
+	const int	ub = gw * a.upw,
+				ue = min(ub + a.upw, a.units);
+	const uint8_t *ring = smem + warp * C::WARP;
+	const uint32_t ring_s = (uint32_t) __cvta_generic_to_shared(ring) + 16 * lane;
+
+	/* ---- the copy side: unit ic, its tile it (absolute), plan offsets */
+	uint32_t	goff[C::NI];
+	uint32_t	doff[C::SHIFT ? C::NI : 1];
+	const uint8_t *jptr = a.w;
+	uint32_t	jlow = 0;		/* low bits of the unit's first row offset (Q6_K) */
+	int			jrem = 0;		/* bytes from jptr to the tensor end, clamped */
+	int			ic = ub,
+				it = 0,
+				ite = 0;
+
+	auto		plan = [&] (int u) {
+		const int	job = u / a.ks,
+					seg = u - job * a.ks;
+		const int	r0 = job * C::RJ,
+					rv = min(C::RJ, a.M - r0);
+		const size_t roff = (size_t) r0 * a.rb;
+
+		it = seg * a.ntk;
+		ite = min(a.nt, it + a.ntk);
+		jptr = a.w + roff;
+		jlow = (uint32_t) roff;
+		jrem = (int) min(a.wbytes - roff, (size_t) 0x7fffffff);
+#pragma unroll
+		for (int i = 0; i < C::NI; i++)
+		{
+			const int	c = lane + 32 * i;
+			const int	r = c / C::CR,
+						cc = c - r * C::CR;
+
+			goff[i] = (uint32_t) min(r, rv - 1) * a.rb + 16 * cc;
+			if constexpr (C::SHIFT)
+				doff[i] = r * C::PITCH + 16 * cc;
+		}
+	};
+
+	auto		copy = [&] (int slot) {
+		const uint32_t st = ring_s + slot * C::STAGE;
+
+		if constexpr (!C::SHIFT)
+		{
+			const uint8_t *base = jptr + (size_t) it * C::TB;
+
+			/* one 64-bit base per step, 32-bit offsets per chunk (keeps the
+			 * compiler from widening every offset) */
+			asm("" : "+l"(base));
+
+#pragma unroll
+			for (int i = 0; i < C::NI; i++)
+				if (C::NC % 32 == 0 || i < C::NI - 1 || lane + 32 * i < C::NC)
+					cp16(st + 512 * i, base + goff[i]);
+		}
+		else
+		{
+			const uint32_t o0 = (uint32_t) it * C::TB;
+
+#pragma unroll
+			for (int i = 0; i < C::NI; i++)
+				if (C::NC % 32 == 0 || i < C::NI - 1 || lane + 32 * i < C::NC)
+				{
+					const uint32_t off = goff[i] + o0;
+					const int	rel = (int) (off - ((jlow + off) & 15));
+					const int	nbytes = min(16, jrem - rel);
+
+					if (nbytes > 0)
+						cp16(st - 16 * lane + doff[i], jptr + rel, nbytes);
+				}
+		}
+	};
+
+	/* next step to copy: unit ic, tile it; false when this warp is done */
+	auto		advance = [&] () {
+		if (++it == ite)
+		{
+			if (++ic < ue)
+				plan(ic);
+		}
+	};
+
+	if (ic < ue)
+		plan(ic);
+#pragma unroll
+	for (int s = 0; s < QS - 1; s++)
+	{
+		if (ic < ue)
+		{
+			copy(s);
+			advance();
+		}
+		ds_cp_async_commit();
+	}
+	grid_dependency_wait();
+
+	const uint4 zero4 = make_uint4(0, 0, 0, 0);
+	int			slot = 0,
+				fill = QS - 1;
+
+	for (int cu = ub; cu < ue; cu++)
+	{
+		const int	job = cu / a.ks,
+					seg = cu - job * a.ks;
+		const int	r0 = job * C::RJ,
+					rv = min(C::RJ, a.M - r0);
+		const int	t0 = seg * a.ntk,
+					t1 = min(a.nt, t0 + a.ntk);
+		float		acc[MT][4],
+					macc[MT][4];
+
+#pragma unroll
+		for (int m = 0; m < MT; m++)
+#pragma unroll
+			for (int i = 0; i < 4; i++)
+				acc[m][i] = macc[m][i] = 0.0f;
+
+		for (int tile = t0; tile < t1; tile++)
+		{
+			if (ic < ue)
+			{
+				copy(fill);
+				advance();
+			}
+			ds_cp_async_commit();
+			fill = fill + 1 == QS ? 0 : fill + 1;
+			ds_cp_async_wait<QS - 1>();
+			__syncwarp();
+
+			/* ---- compute one tile of RJ rows */
+			const uint8_t *stage = ring + slot * C::STAGE;
+			const uint8_t *ra[MT][2];
+			uint32_t	fs[MT][2];
+			dsq8::MRow	rw[MT][2];
+
+#pragma unroll
+			for (int m = 0; m < MT; m++)
+#pragma unroll
+				for (int h = 0; h < 2; h++)
+				{
+					const int	r = 16 * m + 8 * h + g;
+
+					if constexpr (C::SHIFT)
+					{
+						const uint32_t sh = ((uint32_t) (r0 + min(r, rv - 1)) * a.rb +
+											 (uint32_t) tile * C::TB) & 15;
+
+						ra[m][h] = stage + r * C::PITCH + (sh & ~3u);
+						fs[m][h] = 8 * (sh & 3);
+					}
+					else
+					{
+						ra[m][h] = stage + r * C::PITCH;
+						fs[m][h] = 0;
+					}
+					dsq8::mrow<T>(ra[m][h], t, fs[m][h], rw[m][h]);
+				}
+
+			const uint4 *xbp = a.xb + (size_t) tile * 128 + lane;
+			const uint4 *xrp = a.xr + ((size_t) tile * 32 + t) * C::REC4;
+
+			static_for<0, 4>([&] (auto pc) {
+				constexpr int PR = decltype(pc)::value;
+				const uint4 B = g < a.nb ? __ldg(xbp + 32 * PR) : zero4;
+
+				static_for<0, 2>([&] (auto hc) {
+					constexpr int KB = 2 * PR + decltype(hc)::value;
+					const uint32_t b0 = KB & 1 ? B.z : B.x,
+								b1 = KB & 1 ? B.w : B.y;
+					const uint4 *rp = xrp + KB * 4 * C::REC4;
+					const uint4 cq = __ldg(rp);
+					const float4 rd = __ldg((const float4 *) rp + 1);
+					const float dx[2] = {rd.x, rd.y},
+								ndxm[2] = {rd.z, rd.w};
+					uint4		r2 = zero4;
+
+					if constexpr (C::REC4 == 3)
+						r2 = __ldg(rp + 2);
+#pragma unroll
+					for (int m = 0; m < MT; m++)
+					{
+						uint32_t	lo[2],
+									hi[2];
+						float		s0[2],
+									s1[2];
+						uint32_t	c[4],
+									c2[4] = {0, 0, 0, 0};
+
+#pragma unroll
+						for (int h = 0; h < 2; h++)
+							dsq8::mfrag<T, KB>(ra[m][h], t, fs[m][h], rw[m][h], lo[h], hi[h], s0[h], s1[h]);
+						if constexpr (T == DS_TYPE_Q6_K)
+						{
+							mma_k16(c, lo[0], lo[1], b0, cq);
+							mma_k16(c2, hi[0], hi[1], b1, r2);
+						}
+						else
+							mma_k32(c, lo[0], lo[1], hi[0], hi[1], b0, b1, cq);
+						/* one vector: only column 0 (values 0 and 2) */
+#pragma unroll
+						for (int i = 0; i < 4; i += ONE ? 2 : 1)
+							dsq8::mcomb<T>(acc[m][i], macc[m][i], c[i], c2[i], s0[i >> 1], s1[i >> 1],
+										   dx[i & 1], ndxm[i & 1], __uint_as_float(i & 1 ? r2.y : r2.x));
+					}
+				});
+			});
+			slot = slot + 1 == QS ? 0 : slot + 1;
+			__syncwarp();
+		}
+
+		/* ---- the unit's sums: straight to y, or through the partials */
+		float		v[C::NV];
+
+#pragma unroll
+		for (int m = 0; m < MT; m++)
+#pragma unroll
+			for (int i = 0; i < 4; i++)
+				v[4 * m + i] = acc[m][i] + macc[m][i];
+		if (a.ks > 1)
+		{
+			float	   *pp = a.part + (size_t) cu * C::NV * 32 + lane;
+			unsigned	last = 0;
+
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				__stcg(pp + 32 * i, v[i]);
+			__threadfence();
+			__syncwarp();
+			if (lane == 0)
+				last = atomicAdd(a.counters + job, 1u) == (unsigned) a.ks - 1;
+			last = __shfl_sync(0xffffffffu, last, 0);
+			if (!last)
+				continue;
+			__threadfence();
+
+			const float *p0 = a.part + (size_t) job * a.ks * C::NV * 32 + lane;
+
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				v[i] = __ldcg(p0 + 32 * i);
+			for (int k = 1; k < a.ks; k++)
+#pragma unroll
+				for (int i = 0; i < C::NV; i++)
+					v[i] += __ldcg(p0 + (size_t) k * C::NV * 32 + 32 * i);
+			if (lane == 0)
+				a.counters[job] = 0;
+		}
+#pragma unroll
+		for (int m = 0; m < MT; m++)
+#pragma unroll
+			for (int i = 0; i < 4; i++)
+			{
+				const int	row = r0 + 16 * m + 8 * (i >> 1) + g,
+							col = 2 * t + (i & 1);
+
+				if (row < a.M && col < a.nb)
+					ds_store_act(a.y, (size_t) col * a.ldy + row, v[4 * m + i], a.y_bf16);
+			}
+	}
+	ds_cp_async_wait<0>();
+}
+
+/* Quantize x into fragments, then the product as its programmatic dependent. */
+template <int T>
+int
+q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
+			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks)
+{
+	using C = QCfg<T>;
+	static int	smem_set = 0,
+				smem_set1 = 0,
+				per_sm = 0;
+	const int	nt = K / 256;
+	const int	njobs = (M + C::RJ - 1) / C::RJ;
+	const size_t xb_bytes = ds_ws_round((size_t) K * 8);
+	const size_t xr_bytes = ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
+
+	const auto	kern = n == 1 ? k_q8mma<T, true> : k_q8mma<T, false>;
+
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true>, C::SMEM, &smem_set1));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false>, C::SMEM, &smem_set));
+	if (per_sm == 0)
+	{
+		int			p1 = 0,
+					p2 = 0;
+
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p1, k_q8mma<T, true>, QT, C::SMEM));
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p2, k_q8mma<T, false>, QT, C::SMEM));
+		per_sm = min(p1, p2);
+	}
+	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the int8 tensor-core kernel does not fit on a multiprocessor");
+
+	const long	cap = (long) per_sm * ctx->sm_count * QW;	/* resident warps */
+
+	/* split K until the units fill half the resident warps, segments of
+	 * at least 2 tiles; one counter per row block */
+	if (ks <= 0)
+	{
+		ks = 1;
+		while (ks < KS_MAX && (long) njobs * ks < cap / 2 && nt >= 4 * ks)
+			ks *= 2;
+	}
+	if (njobs > DS_COUNTERS)
+		ks = 1;
+	ks = max(1, min(ks, nt));
+
+	const int	ntk = (nt + ks - 1) / ks;
+
+	ks = (nt + ntk - 1) / ntk;	/* no empty segment */
+
+	const long	units = (long) njobs * ks;
+	const size_t part_bytes = ks > 1 ? ds_ws_round((size_t) units * C::NV * 32 * 4) : 0;
+
+	DS_REQUIRE(xb_bytes + xr_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
+			   "workspace too small for the int8 x fragments");
+
+	QArgs		a;
+	uint8_t    *xb = ctx->ws;
+	uint32_t   *xr = (uint32_t *) (ctx->ws + xb_bytes);
+
+	k_prep_mma<T><<<K / 32, 256, 0, stream>>>(x, x_bf16, ldx, n, xb, xr);
+	DS_CUDA_CHECK_LAUNCH();
+
+	a.w = (const uint8_t *) w;
+	a.rb = (uint32_t) ds_row_size(T, K);
+	a.wbytes = (size_t) M * a.rb;
+	a.M = M;
+	a.nt = nt;
+	a.nb = n;
+	a.ks = ks;
+	a.ntk = ntk;
+	a.units = (int) units;
+	a.upw = (int) ((units + cap - 1) / cap);
+	a.xb = (const uint4 *) xb;
+	a.xr = (const uint4 *) xr;
+	a.part = (float *) (ctx->ws + xb_bytes + xr_bytes);
+	a.counters = ctx->counters;
+	a.y = y;
+	a.ldy = ldy;
+	a.y_bf16 = y_bf16;
+
+	const int	warps = (int) ((units + a.upw - 1) / a.upw);
+	cudaLaunchConfig_t cfg = {};
+	cudaLaunchAttribute attr[1];
+
+	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	attr[0].val.programmaticStreamSerializationAllowed = 1;
+	cfg.gridDim = dim3((warps + QW - 1) / QW);
+	cfg.blockDim = dim3(QT);
+	cfg.dynamicSmemBytes = C::SMEM;
+	cfg.stream = stream;
+	cfg.attrs = attr;
+	cfg.numAttrs = 1;
+	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, a));
+	return DS_CUDA_OK;
+}
+
+}								/* namespace */
+
+int
+ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
+					   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+					   void *y, ds_cuda_dtype ytype, int ldy, int ks)
+{
+	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
+	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the int8 tensor-core product needs K % 256 == 0");
+	switch (wtype)
+	{
+#define Q8M_CASE(T) \
+		case T: \
+			return q8mma_launch<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
+								   ytype == DS_CUDA_BF16, ldy, ks);
+		Q8M_CASE(DS_TYPE_Q4_0)
+		Q8M_CASE(DS_TYPE_Q4_1)
+		Q8M_CASE(DS_TYPE_Q5_0)
+		Q8M_CASE(DS_TYPE_Q8_0)
+		Q8M_CASE(DS_TYPE_Q4_K)
+		Q8M_CASE(DS_TYPE_Q5_K)
+		Q8M_CASE(DS_TYPE_Q6_K)
+#undef Q8M_CASE
+	}
+	return ds_cuda_fail(DS_CUDA_ERR_UNSUPPORTED, __FILE__, __LINE__, "weight type",
+						ds_type_name(wtype));
+}
+
+extern "C" int
+ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+					 void *y, ds_cuda_dtype ytype, int ldy)
+{
+	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0);
+}
