@@ -53,6 +53,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 
 	if (K % 256 != 0)
 		return DS_CUDA_MATVEC_MMA;
+	if (!fl)
+		return DS_CUDA_MATVEC_Q8MMA;	/* provisional, before the H200 measurement */
 	if (M <= 4096 && K >= 8192)
 	{
 		if (n >= 4)
@@ -74,9 +76,15 @@ ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int w
 			   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
 			   void *y, ds_cuda_dtype ytype, int ldy)
 {
-	if (ds_cuda_matvec_path(wtype, M, K, n) == DS_CUDA_MATVEC_DP4A)
-		return ds_cuda_matvec_dp4a(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
-	return ds_cuda_matvec_mma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+	switch (ds_cuda_matvec_path(wtype, M, K, n))
+	{
+		case DS_CUDA_MATVEC_Q8MMA:
+			return ds_cuda_matvec_q8mma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+		case DS_CUDA_MATVEC_DP4A:
+			return ds_cuda_matvec_dp4a(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+		default:
+			return ds_cuda_matvec_mma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+	}
 }
 
 extern "C" int

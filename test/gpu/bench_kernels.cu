@@ -18,9 +18,10 @@
  *
  * Usage: bench_kernels [full-table-file]  (default: only the summary)
  * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
- * narrow the run (the cuBLAS reference too).  At n <= 8 both small-batch
- * kernels run: "mma" (matvec.cu) and "dp4a" (matvec_dp4a.cu, K % 256 == 0;
- * its time includes quantizing x).
+ * narrow the run (the cuBLAS reference too).  At n <= 8 the three
+ * small-batch kernels run: "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu) and
+ * "q8mma" (matvec_q8mma.cu, quantized types); the last two need K % 256 ==
+ * 0 and their times include quantizing x.
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -379,13 +380,16 @@ main(int argc, char **argv)
 				{
 					const char *name;
 					int			kind;
-				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"fused", 1}, {"cublas", 2}};
+				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"q8mma", 4}, {"fused", 1}, {"cublas", 2}};
 
 				for (auto &p : paths)
 				{
 					if (p.kind == 0 && n > 16)
 						continue;
 					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
+						continue;
+					if (p.kind == 4 && (n > 8 || sh.K % 256 != 0 || type == DS_TYPE_F16 ||
+										type == DS_TYPE_BF16))
 						continue;
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;
@@ -407,6 +411,9 @@ main(int argc, char **argv)
 						if (p.kind == 3)
 							return ds_matvec_dp4a_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														 sh.K, n, y, DS_CUDA_F32, sh.M);
+						if (p.kind == 4)
+							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+														  sh.K, n, y, DS_CUDA_F32, sh.M, 0);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
@@ -451,22 +458,26 @@ main(int argc, char **argv)
 		return NULL;
 	};
 
-	printf("\nsmall-batch kernels, %% of copy bandwidth (%.0f GB/s) at n = 1 / 2 / 4 / 8, "
-		   "and t(8) / t(1)\n", copy_bw / 1e9);
-	printf("%-5s %-13s | %-26s | %-26s | %s\n", "type", "shape", "mma (matvec.cu)",
-		   "dp4a (matvec_dp4a.cu)", "dp4a/mma time n=1 n=8");
+	printf("\nsmall-batch kernels, %% of copy bandwidth (%.0f GB/s) at n = 1 / 2 / 4 / 8, and t(8) / t(1)\n",
+		   copy_bw / 1e9);
+	printf("%-5s %-13s | %-22s | %-22s | %-22s | %-16s %s\n", "type", "shape", "mma (matvec.cu)",
+		   "dp4a (matvec_dp4a.cu)", "q8mma (matvec_q8mma)", "best", "best t8/t1");
 	for (int type : all_types)
 		for (auto &sh : shapes)
 		{
-			char		cell[2][64];
-			const char *pn[2] = {"mma", "dp4a"};
-			const Row  *r1[2],
-					   *r8[2];
+			char		cell[3][64],
+						bcell[64];
+			const char *pn[3] = {"mma", "dp4a", "q8mma"};
+			const Row  *best[4] = {NULL, NULL, NULL, NULL};
 			bool		any = false;
+			int			bl = 0;
 
-			for (int k = 0; k < 2; k++)
+			for (int k = 0; k < 3; k++)
 			{
-				int			len = 0;
+				int			len = 0,
+							bi = 0;
+				const Row  *r1 = find(type, sh, pn[k], 1),
+						   *r8 = find(type, sh, pn[k], 8);
 
 				cell[k][0] = 0;
 				for (int n : {1, 2, 4, 8})
@@ -474,20 +485,27 @@ main(int argc, char **argv)
 					const Row  *r = find(type, sh, pn[k], n);
 
 					any |= r != NULL;
+					if (r && (!best[bi] || r->t < best[bi]->t))
+						best[bi] = r;
+					bi++;
 					len += snprintf(cell[k] + len, sizeof(cell[k]) - len, "%3.0f%s",
 									r ? r->pct : 0.0, n < 8 ? "/" : "");
 				}
-				r1[k] = find(type, sh, pn[k], 1);
-				r8[k] = find(type, sh, pn[k], 8);
 				snprintf(cell[k] + len, sizeof(cell[k]) - len, " %4.2f",
-						 r1[k] && r8[k] ? r8[k]->t / r1[k]->t : 0.0);
+						 r1 && r8 ? r8->t / r1->t : 0.0);
 			}
 			if (!any)
 				continue;
-			printf("%-5s %6dx%-6d | %-26s | %-26s | %5.2f %5.2f\n", ds_type_name(type), sh.M, sh.K,
-				   cell[0], cell[1], r1[0] && r1[1] ? r1[1]->t / r1[0]->t : 0.0,
-				   r8[0] && r8[1] ? r8[1]->t / r8[0]->t : 0.0);
+			bcell[0] = 0;
+			for (int i = 0; i < 4; i++)
+				bl += snprintf(bcell + bl, sizeof(bcell) - bl, "%3.0f%c%s", best[i] ? best[i]->pct : 0.0,
+							   best[i] ? best[i]->path[0] == 'q' ? 'q' : best[i]->path[0] : '-',
+							   i < 3 ? "/" : "");
+			printf("%-5s %6dx%-6d | %-22s | %-22s | %-22s | %-16s %5.2f\n", ds_type_name(type), sh.M, sh.K,
+				   cell[0], cell[1], cell[2], bcell,
+				   best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
 		}
+	printf("(best: m = mma, d = dp4a, q = q8mma)\n");
 
 	bool		large = false;
 

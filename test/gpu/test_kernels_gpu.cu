@@ -29,7 +29,7 @@
 static Tally tl;
 static Rng *rng;
 static ds_cuda_context *ctx;
-static const char *only;		/* DS_TEST_ONLY=dp4a: only that path's products */
+static const char *only;		/* DS_TEST_ONLY=dp4a or q8mma: only that path's products */
 
 #define CK(x) \
 	do { \
@@ -107,9 +107,9 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA
 };
-static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec"};
+static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma"};
 
 /* y = W x by one path against ds_ref_matmul */
 static void
@@ -127,10 +127,11 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 	std::vector<uint8_t> xh;
 	size_t		ysz = ybf16 ? 2 : 4;
 
-	/* the dp4a kernel computes with x quantized to int8: its own reference */
-	bool		q8 = path == P_DP4A ||
+	/* the dp4a and q8mma kernels compute with x quantized to int8: their own
+	 * reference */
+	bool		q8 = path == P_DP4A || path == P_Q8MMA ||
 		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
-		 ds_cuda_matvec_path(type, M, K, n) == DS_CUDA_MATVEC_DP4A);
+		 ds_cuda_matvec_path(type, M, K, n) != DS_CUDA_MATVEC_MMA);
 	std::vector<float> ref32;
 
 	make_x(n, K, ldx, xbf16, xr, xh);
@@ -164,6 +165,9 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			break;
 		case P_SMALL:
 			rc = ds_cuda_matvec(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_Q8MMA:
+			rc = ds_cuda_matvec_q8mma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
 			break;
 		case P_FUSED:
 			rc = ds_cuda_gemm_fused(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
@@ -207,7 +211,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	double		e = rel_err(g.data(), r.data(), g.size());
 	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
-		(path == P_MATMUL && n <= 8);
+		path == P_Q8MMA || (path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
 	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)%s",
@@ -252,6 +256,23 @@ test_products(void)
 		test_product(type, 4099, 3584, 1, P_DP4A, false, false);
 		test_product(type, 16385, 512, 1, P_DP4A, true, false);	/* 2 rows per job */
 		test_product(type, 513, 18944, 4, P_DP4A, false, false);
+		/* the int8 tensor-core kernel (quantized types): row tails of its
+		 * 16- and 32-row blocks, K of one tile, every n, bf16 in and out,
+		 * strided, K split in 2-15 segments (few rows, long K) */
+		if (type != DS_TYPE_F16 && type != DS_TYPE_BF16)
+		{
+			test_product(type, 333, 256, 1, P_Q8MMA, false, false);
+			test_product(type, 3, 768, 8, P_Q8MMA, false, false);
+			test_product(type, 129, 1024, 3, P_Q8MMA, false, false);
+			test_product(type, 77, 4096, 8, P_Q8MMA, false, false);
+			test_product(type, 1000, 2048, 5, P_Q8MMA, true, false);
+			test_product(type, 257, 1536, 2, P_Q8MMA, false, true, 8);
+			test_product(type, 1101, 512, 6, P_Q8MMA, true, true, 8);
+			test_product(type, 4099, 3584, 1, P_Q8MMA, false, false);
+			test_product(type, 16385, 512, 4, P_Q8MMA, true, false);
+			test_product(type, 513, 18944, 7, P_Q8MMA, false, false);
+			test_product(type, 1536, 8960, 1, P_Q8MMA, false, false);
+		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
 		test_product(type, 300, Kodd, 2, P_SMALL, false, false);
@@ -290,18 +311,20 @@ test_determinism(void)
 
 	dw.put(w.data());
 	dx.put(xh.data());
-	for (int dp = 0; dp < 2; dp++)
+	for (int dp = 0; dp < 3; dp++)
 	{
+		auto		fn = dp == 0 ? ds_cuda_matvec_mma : dp == 1 ? ds_cuda_matvec_dp4a : ds_cuda_matvec_q8mma;
+
 		for (int rep = 0; rep < 2; rep++)
 		{
 			dy.poison();
-			if (!ok_call((dp ? ds_cuda_matvec_dp4a : ds_cuda_matvec_mma)(ctx, 0, dw.p, DS_TYPE_Q4_K,
-								M, K, dx.p, DS_CUDA_F32, K, n, dy.p, DS_CUDA_F32, M), "matvec"))
+			if (!ok_call(fn(ctx, 0, dw.p, DS_TYPE_Q4_K, M, K, dx.p, DS_CUDA_F32, K, n, dy.p,
+							DS_CUDA_F32, M), "matvec"))
 				return;
 			dy.get(rep ? b.data() : a.data());
 		}
-		tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0,
-				 "matvec %s: two runs bit-identical", dp ? "dp4a" : "mma (split over K)");
+		tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0, "matvec %s: two runs bit-identical",
+				 dp == 0 ? "mma (split over K)" : dp == 1 ? "dp4a" : "q8mma (split over K)");
 	}
 }
 
@@ -668,6 +691,12 @@ test_errors(void)
 	rc = ds_cuda_matvec(ctx, 0, (char *) d + 2, DS_TYPE_Q8_0, 100, 256, d, DS_CUDA_F32, 256, 1,
 						d, DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_ARG, "unaligned weights -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8mma(ctx, 0, d, DS_TYPE_F16, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+							  DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8mma on F16 -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8mma(ctx, 0, d, DS_TYPE_Q4_0, 100, 96, d, DS_CUDA_F32, 96, 1, d,
+							  DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8mma with K %% 256 != 0 -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_topk(0, d, 100, 1, 100, 300, (int32_t *) d, NULL);
 	tl.check(rc == DS_CUDA_ERR_ARG, "top-k k=300 -> %s", ds_cuda_status_name(rc));
 	CK(cudaFree(d));
@@ -676,8 +705,11 @@ test_errors(void)
 
 /* a decode-like sequence captured in a CUDA graph replays correctly */
 static void
-test_graph(bool dp4a)
+test_graph(int kind)			/* 0 mma, 1 dp4a, 2 q8mma */
 {
+	const bool	dp4a = kind != 0;
+	const char *kname = kind == 0 ? "mma" : kind == 1 ? "dp4a" : "q8mma";
+
 	const int	M = 1536,
 				K = 1536,
 				n = 1;
@@ -715,11 +747,11 @@ test_graph(bool dp4a)
 	CK(cudaStreamCreate(&s));
 	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
 	rc1 = ds_cuda_rmsnorm(s, dx.as<float>(), dg.as<float>(), K, 1, 1e-6f, dn.p, DS_CUDA_F32);
-	rc2 = (dp4a ? ds_cuda_matvec_dp4a : ds_cuda_matvec_mma)(ctx, s, dw.p, DS_TYPE_Q6_K, M, K, dn.p, DS_CUDA_F32, K, n, dy.p,
-						 DS_CUDA_F32, M);
+	rc2 = (kind == 0 ? ds_cuda_matvec_mma : kind == 1 ? ds_cuda_matvec_dp4a : ds_cuda_matvec_q8mma)
+		(ctx, s, dw.p, DS_TYPE_Q6_K, M, K, dn.p, DS_CUDA_F32, K, n, dy.p, DS_CUDA_F32, M);
 	CK(cudaStreamEndCapture(s, &graph));
 	if (!tl.check(rc1 == DS_CUDA_OK && rc2 == DS_CUDA_OK, "graph capture of rmsnorm + matvec %s: %s",
-				  dp4a ? "dp4a" : "mma", ds_cuda_last_error()))
+				  kname, ds_cuda_last_error()))
 		return;
 	CK(cudaGraphInstantiate(&exec, graph, 0));
 	for (int rep = 0; rep < 3; rep++)
@@ -729,7 +761,7 @@ test_graph(bool dp4a)
 		CK(cudaStreamSynchronize(s));
 	}
 	dy.get(got.data());
-	tl.check(rel_err(got.data(), ref.data(), M) < 2e-5, "graph replay (%s): rel err %.2e", dp4a ? "dp4a" : "mma",
+	tl.check(rel_err(got.data(), ref.data(), M) < 2e-5, "graph replay (%s): rel err %.2e", kname,
 			 rel_err(got.data(), ref.data(), M));
 	cudaGraphExecDestroy(exec);
 	cudaGraphDestroy(graph);
@@ -763,7 +795,7 @@ main(void)
 	if (only)
 	{
 		test_products();
-		test_graph(true);
+		test_graph(strcmp(only, "q8mma") == 0 ? 2 : 1);
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
 		return tl.failed ? 1 : 0;
@@ -771,8 +803,9 @@ main(void)
 	test_errors();
 	test_products();
 	test_determinism();
-	test_graph(false);
-	test_graph(true);
+	test_graph(0);
+	test_graph(1);
+	test_graph(2);
 	test_dequant();
 	test_embed();
 	test_rmsnorm();
