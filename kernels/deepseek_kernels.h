@@ -158,15 +158,17 @@ DS_CUDA_API int			ds_cuda_matvec_dp4a(ds_cuda_context *ctx, ds_cuda_stream strea
 								void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
- * Small-batch product with int8 activations on the int8 tensor cores
- * (mma.m16n8k32.s8): x is quantized as for ds_cuda_matvec_dp4a(), the
- * weights are unpacked to int8 in registers, and one instruction
+ * Small-batch product on the tensor cores with the weights' own integers:
+ * for the quantized types x is quantized as for ds_cuda_matvec_dp4a(), the
+ * weights are unpacked to int8 in registers, and one mma.m16n8k32.s8
  * multiplies 16 rows x 32 weights with all n vectors, so the cost per
- * weight barely grows with n.  Same numerics as ds_cuda_matvec_dp4a()
- * (x scales rounded to 22 significant bits: ~3e-7 relative to the exact
- * product with the quantized x).  Quantized weight types only (not
- * F16/BF16), K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).  Uses the
- * workspace and, when it splits K, the context's counters.
+ * weight barely grows with n; same numerics as ds_cuda_matvec_dp4a() (x
+ * scales rounded to 22 significant bits: ~3e-7 relative to the exact
+ * product with the quantized x).  F16/BF16 weights: bf16 tensor cores, F16
+ * as two exact bf16 parts, f32 x as bf16 hi + lo, f32 accumulation (~3e-6
+ * relative to the f32 product).  K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED
+ * otherwise).  Uses the workspace and, when it splits K, the context's
+ * counters.
  */
 DS_CUDA_API int			ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stream,
 								 const void *w, int wtype, int M, int K,

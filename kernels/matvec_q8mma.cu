@@ -23,9 +23,15 @@
  *    workspace and the last unit of a row block to arrive (a counter) adds
  *    the KS partials in segment order: results do not depend on timing.
  *
- * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; K % 256 == 0.
- * The result is the product with the int8-quantized x (x scales rounded
- * to 22 significant bits), like ds_ref_matmul_q8 to ~3e-7 relative.
+ *  - F16/BF16 (tile_float): the same copies and units, 16 rows x 128
+ *    elements per step, the weights straight from shared memory as bf16 A
+ *    fragments (F16 as two exact bf16 parts), x as bf16 hi + lo B
+ *    fragments, f32 accumulation in the mma's C: no scale work at all.
+ *
+ * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K, F16, BF16;
+ * K % 256 == 0.  Quantized types: the product with the int8-quantized x (x
+ * scales rounded to 22 significant bits), ds_ref_matmul_q8 to ~3e-7
+ * relative; F16/BF16: ds_ref_matmul to ~3e-6.
  */
 #include <type_traits>
 
@@ -44,21 +50,25 @@ constexpr int KS_MAX = 16;
 template <int T>
 struct QCfg
 {
-	static constexpr int MT = (T == DS_TYPE_Q8_0 || T == DS_TYPE_Q6_K) ? 1 : 2;
+	static constexpr bool FLOAT = dsq8::Tile<T>::FLOAT;	/* F16/BF16: bf16 tensor cores */
+	static constexpr int MT = (T == DS_TYPE_Q8_0 || T == DS_TYPE_Q6_K || FLOAT) ? 1 : 2;
 	static constexpr int RJ = 16 * MT;	/* rows per unit */
-	static constexpr int TB = dsq8::Tile<T>::B;
+	static constexpr int TB = dsq8::Tile<T>::B;	/* bytes per row and tile */
+	static constexpr int TK = dsq8::Tile<T>::K;	/* elements per tile */
 	static constexpr bool SHIFT = T == DS_TYPE_Q6_K;	/* rows only 2-byte aligned */
 	/* 16-byte chunks per row and tile; Q6_K: the covering span at any even
 	 * offset (<= 14 + 210 bytes) */
 	static constexpr int CR = SHIFT ? 14 : TB / 16;
-	/* Q6_K pitch 240 bytes: rows g and g+8 of a warp's loads on distinct banks */
-	static constexpr int PITCH = SHIFT ? 240 : TB;
+	/* row pitch in shared memory: rows g and g + 8 of a warp's loads on
+	 * distinct banks (Q6_K 240, Q4_1 176, F16/BF16 288: 8-byte loads) */
+	static constexpr int PITCH = SHIFT ? 240 : FLOAT ? 288 : T == DS_TYPE_Q4_1 ? 176 : TB;
+	static constexpr bool PAD = PITCH != 16 * CR;	/* chunk offsets not linear */
 	static constexpr int NC = RJ * CR;
 	static constexpr int NI = (NC + 31) / 32;
 	static constexpr int STAGE = RJ * PITCH;
 	static constexpr int WARP = QS * STAGE;
 	static constexpr int SMEM = QW * WARP;
-	static constexpr int REC4 = dsq8::MREC<T> / 4;	/* uint4 per record */
+	static constexpr int REC4 = FLOAT ? 0 : dsq8::MREC<T> / 4;	/* uint4 per record */
 	static constexpr int NV = 4 * MT;	/* output values per lane */
 };
 
@@ -80,7 +90,8 @@ struct QArgs
 	unsigned   *counters;
 	void	   *y;
 	int			ldy,
-				y_bf16;
+				y_bf16,
+				xsplit;			/* F16/BF16: x has a lo part (f32 x) */
 };
 
 template <int I, int N, typename F>
@@ -157,33 +168,100 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
 	grid_dependents_launch();
 
 	const float v = vec < nb ? ds_load_act(x, (size_t) vec * ldx + 32 * kb + lane, x_bf16) : 0.0f;
-	float		am = fabsf(v);
 
-#pragma unroll
-	for (int o = 16; o >= 1; o >>= 1)
-		am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
-
-	const float d = am / 127.0f;
-	const int	q = am > 0.0f ? __float2int_rn(v / d) : 0;
-	int			s = q;
-
-#pragma unroll
-	for (int o = 8; o >= 1; o >>= 1)
-		s += __shfl_xor_sync(0xffffffffu, s, o);
-
-	const int	s1 = __shfl_sync(0xffffffffu, s, 16);
-
-	xb[dsq8::mma_xb_index(kb, vec, lane)] = (uint8_t) (int8_t) q;
-	if (lane == 0)
+	if constexpr (dsq8::Tile<T>::FLOAT)
 	{
-		const dsq8::XMeta m = {d, s, s1, s + s1};
-		const int	odd = vec & 1;
-		uint32_t	r[12];
-		uint32_t   *dst = xr + ((size_t) kb * 4 + (vec >> 1)) * dsq8::MREC<T>;
+		/* bf16 hi and lo of x: uint4 [k16 group][lane 4 vec + e / 4] =
+		 * {hi of e 4t, 4t+1; hi of 4t+2, 4t+3; lo ...; lo ...} */
+		const uint32_t hb = ds_f32_to_bf16_bits(v);
+		const uint32_t lb = ds_f32_to_bf16_bits(v - ds_bf16_bits_to_f32(hb));
+		const size_t i = dsq8::mma_xf_index(2 * kb + (lane >> 4), vec, lane & 15);
 
-		dsq8::mrec_put<T>(r, odd, m);
-		for (int i = odd; i < dsq8::MREC<T>; i += 2)
-			dst[i] = r[i];
+		((uint16_t *) xb)[i] = (uint16_t) hb;
+		((uint16_t *) xb)[i + 4] = (uint16_t) lb;
+	}
+	else
+	{
+		float		am = fabsf(v);
+
+#pragma unroll
+		for (int o = 16; o >= 1; o >>= 1)
+			am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
+
+		const float d = am / 127.0f;
+		const int	q = am > 0.0f ? __float2int_rn(v / d) : 0;
+		int			s = q;
+
+#pragma unroll
+		for (int o = 8; o >= 1; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+
+		const int	s1 = __shfl_sync(0xffffffffu, s, 16);
+
+		xb[dsq8::mma_xb_index(kb, vec, lane)] = (uint8_t) (int8_t) q;
+		if (lane == 0)
+		{
+			const dsq8::XMeta m = {d, s, s1, s + s1};
+			const int	odd = vec & 1;
+			uint32_t	r[12];
+			uint32_t   *dst = xr + ((size_t) kb * 4 + (vec >> 1)) * dsq8::MREC<T>;
+
+			dsq8::mrec_put<T>(r, odd, m);
+			for (int i = odd; i < dsq8::MREC<T>; i += 2)
+				dst[i] = r[i];
+		}
+	}
+}
+
+/*
+ * F16/BF16: one tile of 128 elements of 16 rows (rows g and g + 8 of this
+ * lane) on the bf16 tensor cores, accumulating in the mma's f32 C.  Lane t
+ * takes elements 4t..4t+3 of each k16 group (one 8-byte load per row): a0,
+ * a1 = elements 4t, 4t+1 of rows g, g + 8, a2, a3 = 4t+2, 4t+3; x's B
+ * fragments follow the same order (k_prep_mma).  BF16: w (x_hi + x_lo);
+ * F16: w split into two exact bf16 parts, four products.
+ */
+template <int T>
+__device__ __forceinline__ void
+tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc)[1][4])
+{
+	using C = QCfg<T>;
+	const int	g = lane >> 2,
+				t = lane & 3;
+	const uint8_t *r0 = stage + g * C::PITCH + 8 * t;
+	const uint4 *xp = a.xb + (size_t) tile * 8 * 32 + lane;
+	const uint4 zero4 = make_uint4(0, 0, 0, 0);
+
+#pragma unroll
+	for (int kk = 0; kk < 8; kk++)
+	{
+		const uint4 xf = g < a.nb ? __ldg(xp + 32 * kk) : zero4;
+		const uint2 w0 = *(const uint2 *) (r0 + 32 * kk),
+					w1 = *(const uint2 *) (r0 + 8 * C::PITCH + 32 * kk);
+
+		if constexpr (T == DS_TYPE_BF16)
+		{
+			ds_mma_bf16(acc[0], w0.x, w1.x, w0.y, w1.y, xf.x, xf.y);
+			if (a.xsplit)
+				ds_mma_bf16(acc[0], w0.x, w1.x, w0.y, w1.y, xf.z, xf.w);
+		}
+		else
+		{
+			uint32_t	h[4],
+						l[4];
+
+			dsq8::f16x2_split(w0.x, h[0], l[0]);
+			dsq8::f16x2_split(w1.x, h[1], l[1]);
+			dsq8::f16x2_split(w0.y, h[2], l[2]);
+			dsq8::f16x2_split(w1.y, h[3], l[3]);
+			ds_mma_bf16(acc[0], h[0], h[1], h[2], h[3], xf.x, xf.y);
+			ds_mma_bf16(acc[0], l[0], l[1], l[2], l[3], xf.x, xf.y);
+			if (a.xsplit)
+			{
+				ds_mma_bf16(acc[0], h[0], h[1], h[2], h[3], xf.z, xf.w);
+				ds_mma_bf16(acc[0], l[0], l[1], l[2], l[3], xf.z, xf.w);
+			}
+		}
 	}
 }
 
@@ -193,6 +271,7 @@ k_q8mma(QArgs a)
 {
 	using C = QCfg<T>;
 	constexpr int MT = C::MT;
+	static_assert(C::REC4 >= 0 && C::SMEM <= 227 * 1024, "record size, shared memory");
 	extern __shared__ __align__(16) uint8_t smem[];
 	const int	lane = threadIdx.x & 31,
 				warp = threadIdx.x >> 5;
@@ -206,7 +285,7 @@ k_q8mma(QArgs a)
 
 	/* ---- the copy side: unit ic, its tile it (absolute), plan offsets */
 	uint32_t	goff[C::NI];
-	uint32_t	doff[C::SHIFT ? C::NI : 1];
+	uint32_t	doff[C::PAD ? C::NI : 1];
 	const uint8_t *jptr = a.w;
 	uint32_t	jlow = 0;		/* low bits of the unit's first row offset (Q6_K) */
 	int			jrem = 0;		/* bytes from jptr to the tensor end, clamped */
@@ -234,8 +313,8 @@ k_q8mma(QArgs a)
 						cc = c - r * C::CR;
 
 			goff[i] = (uint32_t) min(r, rv - 1) * a.rb + 16 * cc;
-			if constexpr (C::SHIFT)
-				doff[i] = r * C::PITCH + 16 * cc;
+			if constexpr (C::PAD)
+				doff[i] = r * C::PITCH + 16 * cc - 16 * lane;
 		}
 	};
 
@@ -253,7 +332,7 @@ k_q8mma(QArgs a)
 #pragma unroll
 			for (int i = 0; i < C::NI; i++)
 				if (C::NC % 32 == 0 || i < C::NI - 1 || lane + 32 * i < C::NC)
-					cp16(st + 512 * i, base + goff[i]);
+					cp16(st + (C::PAD ? doff[i] : 512 * i), base + goff[i]);
 		}
 		else
 		{
@@ -268,7 +347,7 @@ k_q8mma(QArgs a)
 					const int	nbytes = min(16, jrem - rel);
 
 					if (nbytes > 0)
-						cp16(st - 16 * lane + doff[i], jptr + rel, nbytes);
+						cp16(st + doff[i], jptr + rel, nbytes);
 				}
 		}
 	};
@@ -331,6 +410,11 @@ k_q8mma(QArgs a)
 
 			/* ---- compute one tile of RJ rows */
 			const uint8_t *stage = ring + slot * C::STAGE;
+
+			if constexpr (C::FLOAT)
+				tile_float<T>(a, stage, tile, lane, acc);
+			else
+			{
 			const uint8_t *ra[MT][2];
 			uint32_t	fs[MT][2];
 			dsq8::MRow	rw[MT][2];
@@ -370,14 +454,15 @@ k_q8mma(QArgs a)
 					const uint32_t b0 = KB & 1 ? B.z : B.x,
 								b1 = KB & 1 ? B.w : B.y;
 					const uint4 *rp = xrp + KB * 4 * C::REC4;
-					const uint4 cq = __ldg(rp);
-					const float4 rd = __ldg((const float4 *) rp + 1);
+					const bool	tv = 2 * t < a.nb;	/* lanes whose vectors exist */
+					const uint4 cq = tv ? __ldg(rp) : zero4;
+					const float4 rd = tv ? __ldg((const float4 *) rp + 1) : make_float4(0, 0, 0, 0);
 					const float dx[2] = {rd.x, rd.y},
 								ndxm[2] = {rd.z, rd.w};
 					uint4		r2 = zero4;
 
 					if constexpr (C::REC4 == 3)
-						r2 = __ldg(rp + 2);
+						r2 = tv ? __ldg(rp + 2) : zero4;
 #pragma unroll
 					for (int m = 0; m < MT; m++)
 					{
@@ -406,6 +491,7 @@ k_q8mma(QArgs a)
 					}
 				});
 			});
+			}
 			slot = slot + 1 == QS ? 0 : slot + 1;
 			__syncwarp();
 		}
@@ -472,10 +558,10 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	static int	smem_set = 0,
 				smem_set1 = 0,
 				per_sm = 0;
-	const int	nt = K / 256;
+	const int	nt = K / C::TK;
 	const int	njobs = (M + C::RJ - 1) / C::RJ;
-	const size_t xb_bytes = ds_ws_round((size_t) K * 8);
-	const size_t xr_bytes = ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
+	const size_t xb_bytes = ds_ws_round((size_t) K * (C::FLOAT ? 32 : 8));
+	const size_t xr_bytes = C::FLOAT ? 0 : ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
 
 	const auto	kern = n == 1 ? k_q8mma<T, true> : k_q8mma<T, false>;
 
@@ -540,6 +626,7 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.y = y;
 	a.ldy = ldy;
 	a.y_bf16 = y_bf16;
+	a.xsplit = !x_bf16;
 
 	const int	warps = (int) ((units + a.upw - 1) / a.upw);
 	cudaLaunchConfig_t cfg = {};
@@ -579,6 +666,8 @@ ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 		Q8M_CASE(DS_TYPE_Q4_K)
 		Q8M_CASE(DS_TYPE_Q5_K)
 		Q8M_CASE(DS_TYPE_Q6_K)
+		Q8M_CASE(DS_TYPE_F16)
+		Q8M_CASE(DS_TYPE_BF16)
 #undef Q8M_CASE
 	}
 	return ds_cuda_fail(DS_CUDA_ERR_UNSUPPORTED, __FILE__, __LINE__, "weight type",

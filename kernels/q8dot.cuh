@@ -633,6 +633,33 @@ mcomb(float &acc, float &macc, uint32_t C, uint32_t C2, float s0, float s1, floa
 	(void) macc;
 }
 
+/* ---- F16/BF16 on the bf16 tensor cores (matvec_q8mma.cu) ------------- */
+
+/*
+ * Index (in 16-bit units) of the bf16 hi part of element e (0..15) of k16
+ * group kk of vector v in x's B fragments: uint4 [kk][lane 4v + e / 4] =
+ * {hi of e 4t, 4t+1; hi of 4t+2, 4t+3; lo ...; lo ...}; the lo part is 4
+ * further.  Lane t takes elements 4t..4t+3 of each group (one 8-byte load
+ * per weight row), so b0 / a0, a1 carry elements 4t, 4t+1 and b1 / a2, a3
+ * elements 4t+2, 4t+3.
+ */
+DS_HD size_t
+mma_xf_index(int kk, int v, int e)
+{
+	return ((size_t) kk * 32 + 4 * v + (e >> 2)) * 8 + (e & 3);
+}
+
+/* an f16 pair (low half first) as its two exact bf16 parts, as bf16 pairs */
+DS_HD void
+f16x2_split(uint32_t w, uint32_t &hi, uint32_t &lo)
+{
+	const float f0 = f16_f32(w & 0xffff),
+				f1 = f16_f32(w >> 16);
+
+	hi = dsq::pack_bf16x2(f0, f1);
+	lo = dsq::pack_bf16x2(f0 - dsq::bf16_lo(hi), f1 - dsq::bf16_hi(hi));
+}
+
 }								/* namespace dsq8 */
 
 #endif							/* DS_KERNELS_Q8DOT_CUH */

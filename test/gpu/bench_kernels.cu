@@ -20,8 +20,8 @@
  * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
  * narrow the run (the cuBLAS reference too).  At n <= 8 the three
  * small-batch kernels run: "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu) and
- * "q8mma" (matvec_q8mma.cu, quantized types); the last two need K % 256 ==
- * 0 and their times include quantizing x.
+ * "q8mma" (matvec_q8mma.cu); the last two need K % 256 == 0 and their
+ * times include quantizing x.
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -388,8 +388,7 @@ main(int argc, char **argv)
 						continue;
 					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
 						continue;
-					if (p.kind == 4 && (n > 8 || sh.K % 256 != 0 || type == DS_TYPE_F16 ||
-										type == DS_TYPE_BF16))
+					if (p.kind == 4 && (n > 8 || sh.K % 256 != 0))
 						continue;
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;

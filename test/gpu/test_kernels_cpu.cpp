@@ -638,6 +638,87 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 				 "q8mma lanes %-5s M=%d K=%d n=%d: rel err %.2e vs its reference (tol 2e-6)%s",
 				 ds_type_name(T), M, K, n, e, bad_rec ? ", records or fragments not all written" : "");
 	}
+	else
+	{
+		/* F16/BF16: bf16 fragments of x (hi, lo) and of the weights (F16 as
+		 * two exact parts), the m16n8k16 bf16 layout, f32 sums */
+		const size_t rb = ds_row_size(T, K);
+		std::vector<uint8_t> w = random_weights(T, M, K, rng);
+		std::vector<float> x((size_t) n * K),
+					ref((size_t) n * M),
+					got((size_t) n * M);
+		std::vector<uint16_t> xf((size_t) K * 16, 0);
+		std::vector<int> xw(xf.size(), 0);
+		int			bad = 0;
+
+		for (auto &v : x)
+			v = rng.normal();
+		for (int kk = 0; kk < K / 16; kk++)
+			for (int v = 0; v < 8; v++)
+				for (int e = 0; e < 16; e++)
+				{
+					const float xv = v < n ? x[(size_t) v * K + 16 * kk + e] : 0.0f;
+					const uint16_t hb = ds_f32_to_bf16(xv);
+					const size_t i = dsq8::mma_xf_index(kk, v, e);
+
+					xf[i] = hb;
+					xf[i + 4] = ds_f32_to_bf16(xv - bf16_to_f(hb));
+					xw[i]++;
+					xw[i + 4]++;
+				}
+		for (auto c : xw)
+			bad += c != 1;
+		ds_ref_matmul(T, w.data(), M, K, x.data(), K, n, ref.data(), M);
+		for (int r0 = 0; r0 < M; r0 += 16)
+			for (int col = 0; col < 8; col++)
+				for (int rr = 0; rr < 16; rr++)
+				{
+					const int	row = r0 + rr;
+					double		acc = 0.0;
+
+					if (row >= M || col >= n)
+						continue;
+					for (int kk = 0; kk < K / 16; kk++)
+					{
+						/* lane (g, t) of this row: a0/a2 hold elements 4t.. of the group */
+						const uint8_t *rp = w.data() + (size_t) row * rb + 32 * kk;
+
+						for (int t = 0; t < 4; t++)
+						{
+							uint32_t	wa[2],
+										hi[2],
+										lo[2];
+							const uint16_t *xl = &xf[((size_t) kk * 32 + 4 * col + t) * 8];
+
+							memcpy(wa, rp + 8 * t, 8);
+							for (int h = 0; h < 2; h++)
+							{
+								if (T == DS_TYPE_BF16)
+								{
+									hi[h] = wa[h];
+									lo[h] = 0;
+								}
+								else
+									dsq8::f16x2_split(wa[h], hi[h], lo[h]);
+								for (int j = 0; j < 2; j++)
+								{
+									const float wv = bf16_to_f(j ? hi[h] >> 16 : hi[h] & 0xffff) +
+										bf16_to_f(j ? lo[h] >> 16 : lo[h] & 0xffff);
+									const float xv = bf16_to_f(xl[2 * h + j]) + bf16_to_f(xl[4 + 2 * h + j]);
+
+									acc += (double) wv * xv;
+								}
+							}
+						}
+					}
+					got[(size_t) col * M + row] = (float) acc;
+				}
+
+		double		e = rel_err(got.data(), ref.data(), got.size());
+
+		tl.check(bad == 0 && e <= 1e-5, "q8mma lanes %-5s M=%d K=%d n=%d: rel err %.2e vs f32 x (tol 1e-5)%s",
+				 ds_type_name(T), M, K, n, e, bad ? ", x fragments not all written once" : "");
+	}
 }
 
 /* ---- 3. references ---------------------------------------------------- */

@@ -256,10 +256,10 @@ test_products(void)
 		test_product(type, 4099, 3584, 1, P_DP4A, false, false);
 		test_product(type, 16385, 512, 1, P_DP4A, true, false);	/* 2 rows per job */
 		test_product(type, 513, 18944, 4, P_DP4A, false, false);
-		/* the int8 tensor-core kernel (quantized types): row tails of its
-		 * 16- and 32-row blocks, K of one tile, every n, bf16 in and out,
-		 * strided, K split in 2-15 segments (few rows, long K) */
-		if (type != DS_TYPE_F16 && type != DS_TYPE_BF16)
+		/* the tensor-core kernel with the weights' integers (int8; bf16 for
+		 * F16/BF16): row tails of its 16- and 32-row blocks, K of one
+		 * tile, every n, bf16 in and out, strided, K split in 2-15
+		 * segments (few rows, long K) */
 		{
 			test_product(type, 333, 256, 1, P_Q8MMA, false, false);
 			test_product(type, 3, 768, 8, P_Q8MMA, false, false);
@@ -691,9 +691,9 @@ test_errors(void)
 	rc = ds_cuda_matvec(ctx, 0, (char *) d + 2, DS_TYPE_Q8_0, 100, 256, d, DS_CUDA_F32, 256, 1,
 						d, DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_ARG, "unaligned weights -> %s", ds_cuda_status_name(rc));
-	rc = ds_cuda_matvec_q8mma(ctx, 0, d, DS_TYPE_F16, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+	rc = ds_cuda_matvec_q8mma(ctx, 0, d, DS_TYPE_Q2_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
 							  DS_CUDA_F32, 100);
-	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8mma on F16 -> %s", ds_cuda_status_name(rc));
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8mma on Q2_K -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8mma(ctx, 0, d, DS_TYPE_Q4_0, 100, 96, d, DS_CUDA_F32, 96, 1, d,
 							  DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8mma with K %% 256 != 0 -> %s", ds_cuda_status_name(rc));
