@@ -26,14 +26,14 @@ int			ds_matvec_dp4a_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								  void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
- * The int8 tensor-core small-batch product (matvec_q8mma.cu), with the
- * split of K chosen by the caller: ks segments (0 = the built-in choice).
- * Quantized types, K % 256 == 0.
+ * The tensor-core small-batch product with the weights' integers
+ * (matvec_q8mma.cu), with its knobs: ks segments of K, mt m16 tiles (1 or
+ * 2, types that allow 2) per unit; 0 = the built-in choice.  K % 256 == 0.
  */
 int			ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   const void *w, int wtype, int M, int K,
 								   const void *x, ds_cuda_dtype xtype, int ldx, int n,
-								   void *y, ds_cuda_dtype ytype, int ldy, int ks);
+								   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt);
 
 /* Check the arguments every matrix product shares; n_max bounds n. */
 int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,

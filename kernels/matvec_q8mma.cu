@@ -47,11 +47,17 @@ constexpr int QT = 32 * QW;
 constexpr int QS = 3;			/* ring stages */
 constexpr int KS_MAX = 16;
 
+/* types whose units can hold two m16 tiles (32 rows) */
 template <int T>
+constexpr bool MT2_OK = !(T == DS_TYPE_Q8_0 || T == DS_TYPE_Q6_K || T == DS_TYPE_F16 ||
+						  T == DS_TYPE_BF16);
+
+template <int T, int MTP>
 struct QCfg
 {
 	static constexpr bool FLOAT = dsq8::Tile<T>::FLOAT;	/* F16/BF16: bf16 tensor cores */
-	static constexpr int MT = (T == DS_TYPE_Q8_0 || T == DS_TYPE_Q6_K || FLOAT) ? 1 : 2;
+	static constexpr int MT = MTP;	/* m16 tiles per unit */
+	static constexpr int MINB = MT == 1 ? 4 : 3;	/* blocks per multiprocessor (registers) */
 	static constexpr int RJ = 16 * MT;	/* rows per unit */
 	static constexpr int TB = dsq8::Tile<T>::B;	/* bytes per row and tile */
 	static constexpr int TK = dsq8::Tile<T>::K;	/* elements per tile */
@@ -117,14 +123,7 @@ grid_dependents_launch(void)
 	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 }
 
-/* 16-byte cp.async to a shared-memory address; bytes past src_bytes zero */
-__device__ __forceinline__ void
-cp16(uint32_t dst, const void *src, int src_bytes)
-{
-	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-				 :: "r"(dst), "l"(src), "r"(src_bytes));
-}
-
+/* 16-byte cp.async to a shared-memory address */
 __device__ __forceinline__ void
 cp16(uint32_t dst, const void *src)
 {
@@ -225,7 +224,7 @@ template <int T>
 __device__ __forceinline__ void
 tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc)[1][4])
 {
-	using C = QCfg<T>;
+	using C = QCfg<T, 1>;
 	const int	g = lane >> 2,
 				t = lane & 3;
 	const uint8_t *r0 = stage + g * C::PITCH + 8 * t;
@@ -265,11 +264,11 @@ tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc
 	}
 }
 
-template <int T, bool ONE>
-__global__ void __launch_bounds__(QT, 3)
+template <int T, bool ONE, int MTP>
+__global__ void __launch_bounds__(QT, QCfg<T, MTP>::MINB)
 k_q8mma(QArgs a)
 {
-	using C = QCfg<T>;
+	using C = QCfg<T, MTP>;
 	constexpr int MT = C::MT;
 	static_assert(C::REC4 >= 0 && C::SMEM <= 227 * 1024, "record size, shared memory");
 	extern __shared__ __align__(16) uint8_t smem[];
@@ -344,10 +343,14 @@ k_q8mma(QArgs a)
 				{
 					const uint32_t off = goff[i] + o0;
 					const int	rel = (int) (off - ((jlow + off) & 15));
-					const int	nbytes = min(16, jrem - rel);
+					const int	nbytes = jrem - rel;
 
-					if (nbytes > 0)
-						cp16(st + doff[i], jptr + rel, nbytes);
+					if (nbytes >= 16)
+						cp16(st + doff[i], jptr + rel);
+					else		/* the tensor's last bytes: nothing read past its end */
+						for (int b = 0; b < nbytes; b++)
+							asm volatile("st.shared.u8 [%0], %1;\n"
+										 :: "r"(st + doff[i] + b), "r"((uint32_t) jptr[rel + b]));
 				}
 		}
 	};
@@ -549,12 +552,12 @@ k_q8mma(QArgs a)
 }
 
 /* Quantize x into fragments, then the product as its programmatic dependent. */
-template <int T>
+template <int T, int MTP>
 int
 q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks)
 {
-	using C = QCfg<T>;
+	using C = QCfg<T, MTP>;
 	static int	smem_set = 0,
 				smem_set1 = 0,
 				per_sm = 0;
@@ -563,31 +566,28 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const size_t xb_bytes = ds_ws_round((size_t) K * (C::FLOAT ? 32 : 8));
 	const size_t xr_bytes = C::FLOAT ? 0 : ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
 
-	const auto	kern = n == 1 ? k_q8mma<T, true> : k_q8mma<T, false>;
+	const auto	kern = n == 1 ? k_q8mma<T, true, MTP> : k_q8mma<T, false, MTP>;
 
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true>, C::SMEM, &smem_set1));
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false>, C::SMEM, &smem_set));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true, MTP>, C::SMEM, &smem_set1));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false, MTP>, C::SMEM, &smem_set));
 	if (per_sm == 0)
 	{
 		int			p1 = 0,
 					p2 = 0;
 
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p1, k_q8mma<T, true>, QT, C::SMEM));
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p2, k_q8mma<T, false>, QT, C::SMEM));
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p1, k_q8mma<T, true, MTP>, QT, C::SMEM));
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p2, k_q8mma<T, false, MTP>, QT, C::SMEM));
 		per_sm = min(p1, p2);
 	}
 	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the int8 tensor-core kernel does not fit on a multiprocessor");
 
 	const long	cap = (long) per_sm * ctx->sm_count * QW;	/* resident warps */
 
-	/* split K until the units fill half the resident warps, segments of
-	 * at least 2 tiles; one counter per row block */
+	/* split K so that the units (row block, segment) come close to the
+	 * resident warps, segments of at least one tile; one counter per row
+	 * block */
 	if (ks <= 0)
-	{
-		ks = 1;
-		while (ks < KS_MAX && (long) njobs * ks < cap / 2 && nt >= 4 * ks)
-			ks *= 2;
-	}
+		ks = (int) max(1L, min((long) KS_MAX, cap / njobs));
 	if (njobs > DS_COUNTERS)
 		ks = 1;
 	ks = max(1, min(ks, nt));
@@ -646,10 +646,33 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 
 }								/* namespace */
 
+/* Rows per unit, 16 or 32, where the type allows both: 16 on the smaller
+ * products (more units, shorter ones), 32 where the x loads shared by two
+ * m16 tiles matter more. */
+static int
+q8mma_mt(int wtype, int M, int K)
+{
+	(void) wtype;
+	return (long) M * K < (1L << 25) ? 1 : 2;
+}
+
+template <int T>
+static int
+q8mma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
+		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int mt)
+{
+	if constexpr (MT2_OK<T>)
+	{
+		if ((mt ? mt : q8mma_mt(T, M, K)) == 2)
+			return q8mma_launch<T, 2>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks);
+	}
+	return q8mma_launch<T, 1>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks);
+}
+
 int
 ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					   void *y, ds_cuda_dtype ytype, int ldy, int ks)
+					   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt)
 {
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the int8 tensor-core product needs K % 256 == 0");
@@ -657,8 +680,8 @@ ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 	{
 #define Q8M_CASE(T) \
 		case T: \
-			return q8mma_launch<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
-								   ytype == DS_CUDA_BF16, ldy, ks);
+			return q8mma_type<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
+								 ytype == DS_CUDA_BF16, ldy, ks, mt);
 		Q8M_CASE(DS_TYPE_Q4_0)
 		Q8M_CASE(DS_TYPE_Q4_1)
 		Q8M_CASE(DS_TYPE_Q5_0)
@@ -679,5 +702,5 @@ ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w,
 					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
 					 void *y, ds_cuda_dtype ytype, int ldy)
 {
-	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0);
+	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0);
 }

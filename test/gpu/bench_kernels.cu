@@ -380,7 +380,8 @@ main(int argc, char **argv)
 				{
 					const char *name;
 					int			kind;
-				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"q8mma", 4}, {"fused", 1}, {"cublas", 2}};
+				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"q8mma", 4}, {"q8m16", 5}, {"fused", 1},
+							   {"cublas", 2}};
 
 				for (auto &p : paths)
 				{
@@ -389,6 +390,11 @@ main(int argc, char **argv)
 					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
 						continue;
 					if (p.kind == 4 && (n > 8 || sh.K % 256 != 0))
+						continue;
+					/* q8mma with 16-row units forced, where it could take 32 */
+					if (p.kind == 5 && (n > 8 || sh.K % 256 != 0 || type == DS_TYPE_Q8_0 ||
+										type == DS_TYPE_Q6_K || type == DS_TYPE_F16 ||
+										type == DS_TYPE_BF16))
 						continue;
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;
@@ -410,9 +416,10 @@ main(int argc, char **argv)
 						if (p.kind == 3)
 							return ds_matvec_dp4a_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														 sh.K, n, y, DS_CUDA_F32, sh.M);
-						if (p.kind == 4)
+						if (p.kind == 4 || p.kind == 5)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
-														  sh.K, n, y, DS_CUDA_F32, sh.M, 0);
+														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
+														  p.kind == 5 ? 1 : 0);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
@@ -469,7 +476,17 @@ main(int argc, char **argv)
 			const char *pn[3] = {"mma", "dp4a", "q8mma"};
 			const Row  *best[4] = {NULL, NULL, NULL, NULL};
 			bool		any = false;
-			int			bl = 0;
+			int			bl = 0,
+						bi16 = 0;
+
+			for (int n : {1, 2, 4, 8})	/* q8mma with 16-row units counts for best */
+			{
+				const Row  *r = find(type, sh, "q8m16", n);
+
+				if (r)
+					best[bi16] = r;
+				bi16++;
+			}
 
 			for (int k = 0; k < 3; k++)
 			{
@@ -498,13 +515,13 @@ main(int argc, char **argv)
 			bcell[0] = 0;
 			for (int i = 0; i < 4; i++)
 				bl += snprintf(bcell + bl, sizeof(bcell) - bl, "%3.0f%c%s", best[i] ? best[i]->pct : 0.0,
-							   best[i] ? best[i]->path[0] == 'q' ? 'q' : best[i]->path[0] : '-',
+							   !best[i] ? '-' : best[i]->path == "q8m16" ? 's' : best[i]->path[0],
 							   i < 3 ? "/" : "");
 			printf("%-5s %6dx%-6d | %-22s | %-22s | %-22s | %-16s %5.2f\n", ds_type_name(type), sh.M, sh.K,
 				   cell[0], cell[1], cell[2], bcell,
 				   best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
 		}
-	printf("(best: m = mma, d = dp4a, q = q8mma)\n");
+	printf("(best: m = mma, d = dp4a, q = q8mma, s = q8mma with 16-row units forced)\n");
 
 	bool		large = false;
 

@@ -272,6 +272,9 @@ test_products(void)
 			test_product(type, 16385, 512, 4, P_Q8MMA, true, false);
 			test_product(type, 513, 18944, 7, P_Q8MMA, false, false);
 			test_product(type, 1536, 8960, 1, P_Q8MMA, false, false);
+			/* large enough for 32-row units where the type has them */
+			test_product(type, 8193, 4096, 3, P_Q8MMA, false, false);
+			test_product(type, 2049, 16384, 8, P_Q8MMA, true, false);
 		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
