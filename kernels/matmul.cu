@@ -2,7 +2,8 @@
  * matmul.cu -- ds_cuda_matmul(): the product for any batch, by the path
  * measured fastest on an H200 (docs/kernels.md, `make gpu-bench`):
  *
- *   n <= 8     the small-batch kernel (matvec.cu), one pass over the weights
+ *   n <= 8     a small-batch kernel (matvec_q8mma.cu, matvec_dp4a.cu or
+ *              matvec.cu, by ds_cuda_matvec_path()), one pass over the weights
  *   n > 8      the fused GEMM (gemm_fused.cu) where the weights are large
  *              and the batch moderate, else dequantize + cuBLAS
  *              (gemm_cublas.cu); BF16 weights always go to cuBLAS directly.
@@ -31,43 +32,45 @@ use_fused(int wtype, int M, int n)
 }
 
 /*
- * Which small-batch kernel, from the H200 measurements of both
- * (docs/kernels.md, `bash test/gpu/run_device.sh small`).  The dp4a kernel
- * (matvec_dp4a.cu) needs K % 256 == 0 and won on every shape measured at
- * one vector except those below; the tensor-core kernel (matvec.cu) won
- *  - with few rows and a long K (M <= 4096, K >= 8192: 1536x8960 and
- *    3584x18944), where the dp4a kernel has one warp per row (or per 2-4
- *    rows) and too few warps to fill the device: from 4 vectors for every
- *    type, at 2 vectors for K >= 16384 (not Q8_0) and for Q4_K/Q5_K; for
- *    F16/BF16 also at one vector for K >= 16384;
- *  - F16/BF16 with 2 or more vectors on long rows of large M (18944x3584,
- *    152064x3584: from 4 vectors; at 2 vectors for M >= 65536), where the
- *    dp4a kernel's f32 FMA loop is bound by instructions;
- *  - Q5_K at one vector on 152064x1536 (by 10%).
+ * Which small-batch kernel, from the H200 measurements of the three
+ * (docs/kernels.md, `bash test/gpu/run_device.sh small`, 2026-11):
+ *  - K % 256 != 0: the bf16 tensor-core kernel (matvec.cu), the only one
+ *    that takes it; with K % 256 == 0 it no longer wins anywhere.
+ *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
+ *    (matvec_q8mma.cu) on every shape: 1.3-4x faster than dp4a at 8.
+ *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
+ *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
+ *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
+ *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 q8mma except
+ *    on the smallest (M K < 2^22).
+ *  - 1 vector: dp4a (matvec_dp4a.cu) by default; q8mma on the output
+ *    projections (M >= 65536: 15-43% faster for Q4_0, Q5_0, Q4_K, Q5_K,
+ *    Q6_K; not Q8_0, Q4_1, F16, where dp4a won by 2-8%), on few rows with a
+ *    long K (M K >= 2^25, K >= 8192: 3584x18944) except Q4_1, Q5_0, Q6_K,
+ *    and BF16 on all but the smallest.
  */
 extern "C" int
 ds_cuda_matvec_path(int wtype, int M, int K, int n)
 {
 	const bool	fl = wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16;
-	const bool	kq = wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K;
+	const long	mk = (long) M * K;
 
 	if (K % 256 != 0)
 		return DS_CUDA_MATVEC_MMA;
-	if (!fl)
-		return DS_CUDA_MATVEC_Q8MMA;	/* provisional, before the H200 measurement */
-	if (M <= 4096 && K >= 8192)
-	{
-		if (n >= 4)
-			return DS_CUDA_MATVEC_MMA;
-		if (n == 2 && !fl && wtype != DS_TYPE_Q8_0 && (K >= 16384 || kq))
-			return DS_CUDA_MATVEC_MMA;
-		if (fl && K >= 16384)
-			return DS_CUDA_MATVEC_MMA;
-	}
-	if (fl && K >= 3584 && M >= 16384 && (n >= 4 || (n >= 2 && M >= 65536)))
-		return DS_CUDA_MATVEC_MMA;
-	if (wtype == DS_TYPE_Q5_K && n == 1 && M >= 65536 && K <= 2048)
-		return DS_CUDA_MATVEC_MMA;
+	if (n >= 5)
+		return DS_CUDA_MATVEC_Q8MMA;
+	if (n >= 3)
+		return !fl && M >= 4096 && M < 16384 && K <= 2048 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+	if (wtype == DS_TYPE_BF16)
+		return mk < (1L << 22) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+	if (n == 2)
+		return mk <= (1L << 24) && K <= 4096 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+	if (M >= 65536)
+		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_F16 ?
+			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+	if (mk >= (1L << 25) && K >= 8192)
+		return wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q6_K ?
+			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	return DS_CUDA_MATVEC_DP4A;
 }
 

@@ -57,7 +57,11 @@ struct QCfg
 {
 	static constexpr bool FLOAT = dsq8::Tile<T>::FLOAT;	/* F16/BF16: bf16 tensor cores */
 	static constexpr int MT = MTP;	/* m16 tiles per unit */
-	static constexpr int MINB = MT == 1 ? 4 : 3;	/* blocks per multiprocessor (registers) */
+	/* blocks per multiprocessor (a register cap of 168 or 128): 4 measured
+	 * better for F16/BF16 and the 16-row units of the 4/5-bit types, 3 for
+	 * the 32-row units and for Q8_0/Q6_K (Q6_K 152064x3584 at n = 8: 60% of
+	 * copy with 3, 40% with 4) */
+	static constexpr int MINB = MT == 1 && T != DS_TYPE_Q8_0 && T != DS_TYPE_Q6_K ? 4 : 3;
 	static constexpr int RJ = 16 * MT;	/* rows per unit */
 	static constexpr int TB = dsq8::Tile<T>::B;	/* bytes per row and tile */
 	static constexpr int TK = dsq8::Tile<T>::K;	/* elements per tile */
