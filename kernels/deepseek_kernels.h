@@ -114,8 +114,9 @@ DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
 /*
  * Small-batch product, 1 <= n <= 8, one pass over the weights, by the
  * kernel measured faster for the type and shape (ds_cuda_matvec_path()
- * says which; docs/kernels.md has the figures).  The two differ in
- * numerics: see ds_cuda_matvec_mma() and ds_cuda_matvec_dp4a().
+ * says which; docs/kernels.md has the figures).  They differ in numerics:
+ * see ds_cuda_matvec_mma(), ds_cuda_matvec_dp4a() and ds_cuda_matvec_q8mma()
+ * (the last two compute the same int8-x product).
  */
 DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
