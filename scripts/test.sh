@@ -134,6 +134,21 @@ make_broken_models() {
 	chmod -R a+rX "$dir"
 }
 
+# The reference models 06_other_models.sql loads, from ../shared when present.
+copy_reference_models() {
+	local ref=${DS_SHARED:-$DS_ROOT/../shared}/fixtures/reference dir=$DS_ROOT/models/reference
+	if [ ! -d "$ref" ]; then
+		echo "SKIP: $ref not found: the other-model pgTAP tests will be skipped"
+		return 0
+	fi
+	mkdir -p "$dir"
+	cp "$ref/models/tiny-llama-F16.gguf" "$ref/models/tiny-qwen2-Q8_0.gguf" \
+		"$ref/prompts/p1.txt" "$dir/"
+	cp "$ref"/logits/tiny-llama-F16.p1.{tokens,greedy}.txt \
+		"$ref"/logits/tiny-qwen2-Q8_0.p1.{tokens,greedy}.txt "$dir/"
+	chmod -R a+rX "$dir"
+}
+
 # A database with pgTAP (and the extensions a suite needs).
 make_tap_db() {
 	local host=$1 port=$2
@@ -161,6 +176,7 @@ fi
 
 ds_log "clusters"
 make_broken_models
+copy_reference_models
 if ds_cluster_start "$MAIN" "$PORT" &&
 	ds_cluster_start "$NOPRELOAD" "$PORT_NOPRELOAD" "-c shared_preload_libraries=" &&
 	make_tap_db "$MAIN" "$PORT" dblink deepseek &&

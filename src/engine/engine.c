@@ -620,13 +620,15 @@ static int
 resolve_config(ds_engine *e, const ds_engine_config *cfg, ds_backend_config *bc, char *err)
 {
 	const ds_hparams *hp = &e->model->hp;
-	int			n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+	int			n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : 4096;
 
+	/* never more than the model was trained for: a shorter model still loads */
+	if (n_ctx > hp->n_ctx_train)
+		n_ctx = hp->n_ctx_train;
 	if (cfg->n_ctx < 0 || cfg->max_seqs < 0 || cfg->n_threads < 0 || cfg->prefill_chunk < 0)
 		return ds_error(err, DS_ERR_ARG, "engine settings must not be negative");
-	if (n_ctx < 2 || n_ctx > hp->n_ctx_train)
-		return ds_error(err, DS_ERR_ARG, "context of %d tokens is outside 2 .. %d (the model's)",
-						n_ctx, hp->n_ctx_train);
+	if (n_ctx < 2)
+		return ds_error(err, DS_ERR_ARG, "a context of %d tokens is too small", n_ctx);
 	if (cfg->max_seqs > MAX_SEQS || cfg->n_threads > 256)
 		return ds_error(err, DS_ERR_ARG, "at most %d sequences and 256 threads", MAX_SEQS);
 	if (cfg->kv_type && strcmp(cfg->kv_type, "f16") != 0 && strcmp(cfg->kv_type, "f32") != 0)

@@ -59,7 +59,7 @@ typedef struct ds_engine_config
 	int			n_threads;		/* CPU compute threads; 0 = all cores */
 	int			max_seqs;		/* sequences decoded together; 0 = 8 */
 	int			n_ctx;			/* tokens per sequence (prompt + output);
-								 * 0 = min(n_ctx_train, 4096) */
+								 * 0 = 4096; never more than n_ctx_train */
 	int			prefill_chunk;	/* prompt tokens per sequence per step; 0 = 512 */
 	const char *kv_type;		/* KV cache storage: "f16" (default) or "f32" */
 	bool		exact;			/* F32 math on exactly dequantized weights
