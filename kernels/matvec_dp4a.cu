@@ -131,25 +131,15 @@ k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int2 *x
 		((float *) xq)[e] = v;
 	else
 	{
-		float		am = fabsf(v);
+		int			q,
+					s0,
+					s1;
+		float		d;
 
-#pragma unroll
-		for (int o = 16; o >= 1; o >>= 1)
-			am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
-
-		const float d = am / 127.0f;
-		const int	q = am > 0.0f ? __float2int_rn(v / d) : 0;
-		int			s = q;
-
+		dsq8::warp_quantize_block(v, &q, &d, &s0, &s1);
 		xq[e] = (uint8_t) (int8_t) q;
-#pragma unroll
-		for (int o = 8; o >= 1; o >>= 1)
-			s += __shfl_xor_sync(0xffffffffu, s, o);
-
-		const int	s1 = __shfl_sync(0xffffffffu, s, 16);
-
 		if (lane == 0)
-			xm[blk] = make_int2(__float_as_int(d), (int) (((unsigned) s & 0xffffu) | ((unsigned) s1 << 16)));
+			xm[blk] = make_int2(__float_as_int(d), (int) (((unsigned) s0 & 0xffffu) | ((unsigned) s1 << 16)));
 	}
 }
 

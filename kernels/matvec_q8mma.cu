@@ -185,22 +185,12 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
 	}
 	else
 	{
-		float		am = fabsf(v);
+		int			q,
+					s,
+					s1;
+		float		d;
 
-#pragma unroll
-		for (int o = 16; o >= 1; o >>= 1)
-			am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
-
-		const float d = am / 127.0f;
-		const int	q = am > 0.0f ? __float2int_rn(v / d) : 0;
-		int			s = q;
-
-#pragma unroll
-		for (int o = 8; o >= 1; o >>= 1)
-			s += __shfl_xor_sync(0xffffffffu, s, o);
-
-		const int	s1 = __shfl_sync(0xffffffffu, s, 16);
-
+		dsq8::warp_quantize_block(v, &q, &d, &s, &s1);
 		xb[dsq8::mma_xb_index(kb, vec, lane)] = (uint8_t) (int8_t) q;
 		if (lane == 0)
 		{

@@ -355,6 +355,32 @@ quantize_block(const float *x, int8_t q[32], XMeta *m)
 	m->s = m->s0 + m->s1;
 }
 
+#ifdef __CUDACC__
+/*
+ * The same rule across a warp, lane = element v of one 32-element block:
+ * *q is this lane's int8, *d the block scale, *s0 and *s1 the sums of
+ * elements 0..15 and 16..31 (the same in every lane).
+ */
+__device__ __forceinline__ void
+warp_quantize_block(float v, int *q, float *d, int *s0, int *s1)
+{
+	float		am = fabsf(v);
+	int			s;
+
+#pragma unroll
+	for (int o = 16; o >= 1; o >>= 1)
+		am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
+	*d = am / 127.0f;
+	*q = am > 0.0f ? __float2int_rn(v / *d) : 0;
+	s = *q;
+#pragma unroll
+	for (int o = 8; o >= 1; o >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, o);
+	*s0 = __shfl_sync(0xffffffffu, s, 0);
+	*s1 = __shfl_sync(0xffffffffu, s, 16);
+}
+#endif
+
 /* ------------------------------------------------------------------------
  * The int8 tensor-core form (matvec_q8mma.cu): mma.m16n8k32 with int8
  * weights (A, 16 rows x 32 k, one k-block of 32 elements) and the int8 x
