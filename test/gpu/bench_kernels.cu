@@ -36,15 +36,6 @@
 #include "matvec.cuh"
 #include "test_common.h"
 
-#define CK(x) \
-	do { \
-		cudaError_t e_ = (x); \
-		if (e_ != cudaSuccess) { \
-			printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-			exit(2); \
-		} \
-	} while (0)
-
 static const size_t ROTATE_BYTES = (size_t) 320 << 20;	/* > 5 x L2 */
 
 struct Shape

@@ -1,7 +1,7 @@
 /*
  * test_common.h -- what the kernel tests and the benchmark share: a seeded
  * random generator, random GGUF weights with valid scales, error measures
- * and the pass/fail tally.  C++, host only.
+ * and the pass/fail tally (C++, host code), and CK() for the CUDA programs.
  */
 #ifndef DS_TEST_COMMON_H
 #define DS_TEST_COMMON_H
@@ -18,6 +18,20 @@
 #include <vector>
 
 #include "quant.h"
+
+#ifdef __CUDACC__
+#include <cuda_runtime.h>
+
+/* test and benchmark programs stop at the first failed CUDA call */
+#define CK(x) \
+	do { \
+		cudaError_t e_ = (x); \
+		if (e_ != cudaSuccess) { \
+			printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+			exit(2); \
+		} \
+	} while (0)
+#endif
 
 /* xorshift64* generator; every run draws a fresh seed and prints it */
 struct Rng

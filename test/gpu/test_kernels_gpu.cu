@@ -31,15 +31,6 @@ static Rng *rng;
 static ds_cuda_context *ctx;
 static const char *only;		/* DS_TEST_ONLY=dp4a or q8mma: only that path's products */
 
-#define CK(x) \
-	do { \
-		cudaError_t e_ = (x); \
-		if (e_ != cudaSuccess) { \
-			printf("FATAL %s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-			exit(2); \
-		} \
-	} while (0)
-
 /* a device buffer with host copies in and out */
 struct Dev
 {
