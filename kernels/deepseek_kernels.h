@@ -177,6 +177,21 @@ DS_CUDA_API int			ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stre
 								 void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
+ * The same int8 tensor-core product with the weights streamed by the copy
+ * engine: a copy warp per block issues bulk copies (cp.async.bulk) of
+ * whole row-block tiles into a shared-memory ring read by the block's
+ * compute warps, and the work is cut into equal ranges of tiles per block
+ * (stream-K), partial row blocks summed in a fixed order.  Numerics of
+ * ds_cuda_matvec_q8mma().  Quantized types only (Q4_0, Q4_1, Q5_0, Q8_0,
+ * Q4_K, Q5_K, Q6_K), K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).
+ * Uses the workspace and the context's counters.
+ */
+DS_CUDA_API int			ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stream,
+								 const void *w, int wtype, int M, int K,
+								 const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								 void *y, ds_cuda_dtype ytype, int ldy);
+
+/*
  * Larger batches: the weights are dequantized to bf16 tile by tile in
  * registers and multiplied on the tensor cores; x is rounded to bf16.
  * Accuracy is that of a bf16 GEMM with f32 accumulation.

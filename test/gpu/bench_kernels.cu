@@ -18,7 +18,7 @@
  *
  * Usage: bench_kernels [full-table-file]  (default: only the summary)
  * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
- * narrow the run (the cuBLAS reference too).  At n <= 8 the three
+ * DS_BENCH_PATHS=dp4a,q8tma narrow the run (the cuBLAS reference too).  At n <= 8 the three
  * small-batch kernels run: "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu) and
  * "q8mma" (matvec_q8mma.cu); the last two need K % 256 == 0 and their
  * times include quantizing x.
@@ -183,6 +183,30 @@ time_graph(cudaStream_t s, int R, F call)
 	return median(t);
 }
 
+/* read n 16-byte words, 4 loads in flight per thread: what a kernel that
+ * only streams the weights once reaches at this size */
+__global__ void
+k_read(const uint4 *a, size_t n, unsigned *out)
+{
+	const size_t st = (size_t) gridDim.x * blockDim.x;
+	size_t		i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
+	unsigned	acc = 0;
+
+	for (; i + 3 * st < n; i += 4 * st)
+	{
+		const uint4 v0 = __ldcs(a + i),
+					v1 = __ldcs(a + i + st),
+					v2 = __ldcs(a + i + 2 * st),
+					v3 = __ldcs(a + i + 3 * st);
+
+		acc ^= v0.x ^ v1.y ^ v2.z ^ v3.w ^ v0.w ^ v1.z ^ v2.y ^ v3.x;
+	}
+	for (; i < n; i += st)
+		acc ^= __ldcs(a + i).x;
+	if (acc == 0x9e3779b9u)
+		out[0] = acc;
+}
+
 __global__ void
 k_copy(const uint4 *a, uint4 *b, size_t n)
 {
@@ -258,6 +282,7 @@ main(int argc, char **argv)
 	const char *types_env = getenv("DS_BENCH_TYPES");
 	const char *shapes_env = getenv("DS_BENCH_SHAPES");
 	const char *batches_env = getenv("DS_BENCH_BATCHES");
+	const char *paths_env = getenv("DS_BENCH_PATHS");
 	ds_cuda_context *ctx;
 	cudaStream_t s;
 	cublasHandle_t cb;
@@ -372,10 +397,14 @@ main(int argc, char **argv)
 					const char *name;
 					int			kind;
 				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"q8mma", 4}, {"q8m16", 5}, {"fused", 1},
-							   {"cublas", 2}};
+							   {"cublas", 2}, {"q8tma", 6}, {"q8t12", 7}, {"q8t1", 8}, {"read", 9}};
+				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16;
 
 				for (auto &p : paths)
 				{
+					if (paths_env && !strstr(("," + std::string(paths_env) + ",").c_str(),
+											 ("," + std::string(p.name) + ",").c_str()))
+						continue;
 					if (p.kind == 0 && n > 16)
 						continue;
 					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
@@ -388,6 +417,13 @@ main(int argc, char **argv)
 										type == DS_TYPE_BF16))
 						continue;
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
+						continue;
+					/* the bulk-copy kernel: default, 12 compute warps, 16 rows per warp */
+					if (p.kind >= 6 && p.kind <= 8 && (n > 8 || sh.K % 256 != 0 || !tma_type))
+						continue;
+					if (p.kind == 8 && (type == DS_TYPE_Q8_0 || type == DS_TYPE_Q6_K))
+						continue;
+					if (p.kind == 9 && n != 1)
 						continue;
 
 					double		t = time_graph(s, R, [&] (int i) {
@@ -411,6 +447,16 @@ main(int argc, char **argv)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
 														  p.kind == 5 ? 1 : 0);
+						if (p.kind >= 6 && p.kind <= 8)
+							return ds_matvec_q8tma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+														  sh.K, n, y, DS_CUDA_F32, sh.M,
+														  p.kind == 8 ? 1 : 0, p.kind == 7 ? 12 : 8);
+						if (p.kind == 9)
+						{
+							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,
+																				(unsigned *) y);
+							return (int) cudaGetLastError();
+						}
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
@@ -513,6 +559,42 @@ main(int argc, char **argv)
 				   best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
 		}
 	printf("(best: m = mma, d = dp4a, q = q8mma, s = q8mma with 16-row units forced)\n");
+
+	/* the bulk-copy kernel against the best of the others, and against a
+	 * kernel that only reads the same bytes */
+	printf("\nbulk-copy int8 kernel (matvec_q8tma.cu), %% of copy at n = 1 / 2 / 4 / 8 and t(8) / t(1); "
+		   "n = 1: best of dp4a/q8mma, 12 warps, 16 rows per warp, read-only\n");
+	for (int type : all_types)
+		for (auto &sh : shapes)
+		{
+			const Row  *r[4];
+			const Row  *o1 = NULL;
+			char		cell[64];
+			int			len = 0;
+
+			for (int k = 0; k < 4; k++)
+				r[k] = find(type, sh, "q8tma", 1 << k);
+			if (!r[0])
+				continue;
+			for (const char *pn : {"dp4a", "q8mma", "q8m16"})
+			{
+				const Row  *o = find(type, sh, pn, 1);
+
+				if (o && (!o1 || o->t < o1->t))
+					o1 = o;
+			}
+			for (int k = 0; k < 4; k++)
+				len += snprintf(cell + len, sizeof(cell) - len, "%3.0f%s", r[k] ? r[k]->pct : 0.0,
+								k < 3 ? "/" : "");
+			const Row  *t12 = find(type, sh, "q8t12", 1),
+					   *t1 = find(type, sh, "q8t1", 1),
+					   *rd = find(type, sh, "read", 1);
+
+			printf("%-5s %6dx%-6d | %-16s %5.2f | was %3.0f | 12w %3.0f | 16r %3.0f | read %3.0f | %7.1f us\n",
+				   ds_type_name(type), sh.M, sh.K, cell, r[3] ? r[3]->t / r[0]->t : 0.0,
+				   o1 ? o1->pct : 0.0, t12 ? t12->pct : 0.0, t1 ? t1->pct : 0.0, rd ? rd->pct : 0.0,
+				   r[0]->t * 1e6);
+		}
 
 	bool		large = false;
 

@@ -5,9 +5,10 @@
 #
 #   bash test/gpu/run_device.sh [quick|small]
 #     quick: tests only, no benchmark
-#     small: tests, the benchmark at n = 1, 2, 4, 8 (the three small-batch
-#            kernels), memcheck of the q8mma products, two Nsight Compute
-#            profiles of q8mma; at most 7 files in $OUT; time-boxed
+#     small: tests, the benchmark at n = 1, 2, 4, 8 (the small-batch
+#            kernels), memcheck of the q8tma products, Nsight Compute
+#            profiles of q8tma if time is left; at most 7 files in $OUT;
+#            time-boxed
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-build/gpu-out}
@@ -49,21 +50,21 @@ tail -1 "$OUT/gpu-test.log"
 stamp "gpu-test"
 
 if [ "$mode" = small ]; then
-	DS_BENCH_BATCHES=1,2,4,8 timeout 240 build/kernels/bench_kernels "$OUT/bench_full.txt" \
+	DS_BENCH_BATCHES=${DS_BENCH_BATCHES:-1,2,4,8} timeout 300 build/kernels/bench_kernels "$OUT/bench_full.txt" \
 		> "$OUT/bench.txt" 2>&1 || status=1
 	stamp "bench"
 	if command -v compute-sanitizer > /dev/null; then
-		DS_TEST_ONLY=q8mma DS_TEST_SEED=12345 timeout 120 compute-sanitizer --tool memcheck \
+		DS_TEST_ONLY=q8tma DS_TEST_SEED=12345 timeout 120 compute-sanitizer --tool memcheck \
 			--print-limit 20 build/kernels/test_kernels_gpu > "$OUT/memcheck.log" 2>&1
-		echo "memcheck (q8mma): $(grep -E 'ERROR SUMMARY|gpu-test' "$OUT/memcheck.log" | tail -2 | tr '\n' ' ')"
+		echo "memcheck (q8tma): $(grep -E 'ERROR SUMMARY|gpu-test' "$OUT/memcheck.log" | tail -2 | tr '\n' ' ')"
 		stamp "memcheck"
 	fi
-	# the int8 tensor-core kernel under Nsight Compute: Q4_K 152064x3584, n = 1 and 8
+	# the bulk-copy int8 kernel under Nsight Compute: Q4_K 152064x3584 and 18944x3584, n = 1
 	if command -v ncu > /dev/null && [ $(( $(date +%s) - t0 )) -lt ${DS_NCU_BEFORE:-330} ]; then
-		for nb in 1 8; do
-			echo "== k_q8mma Q4_K 152064x3584 n=$nb" >> "$OUT/ncu.txt"
-			DS_BENCH_TYPES=Q4_K DS_BENCH_SHAPES=7 DS_BENCH_BATCHES=$nb timeout 60 ncu --clock-control none \
-				-k regex:k_q8mma --launch-count 1 --section SpeedOfLight --section Occupancy \
+		for sh in 7 4; do
+			echo "== k_q8tma Q4_K shape $sh n=1" >> "$OUT/ncu.txt"
+			DS_BENCH_TYPES=Q4_K DS_BENCH_SHAPES=$sh DS_BENCH_BATCHES=1 timeout 60 ncu --clock-control none \
+				-k regex:k_q8tma --launch-count 1 --section SpeedOfLight --section Occupancy \
 				--section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis_Tables \
 				--metrics smsp__inst_executed.sum,lts__t_sectors_srcunit_tex_op_read.sum,dram__bytes_read.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio,smsp__average_warps_issue_stalled_wait_per_issue_active.ratio,smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active.ratio,smsp__average_warps_issue_stalled_mio_throttle_per_issue_active.ratio,smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active.ratio,smsp__average_warps_issue_stalled_lg_throttle_per_issue_active.ratio \
 				build/kernels/bench_kernels >> "$OUT/ncu.txt" 2>&1
@@ -77,6 +78,7 @@ if [ "$mode" = small ]; then
 	# last: type, shape, best of the three kernels at n = 1/2/4/8 and t8/t1
 	awk '/^small-batch/ { on = 1 } on && /\|/ { split($0, c, "|"); printf "%-20s|%s|%s\n", c[1], c[4], c[5] }' \
 		"$OUT/bench.txt"
+	sed -n '/^bulk-copy/,/^$/p' "$OUT/bench.txt"
 elif [ "$mode" != quick ]; then
 	if command -v compute-sanitizer > /dev/null && [ "${DS_SANITIZE:-1}" = 1 ]; then
 		DS_TEST_SEED=12345 timeout 300 compute-sanitizer --tool memcheck --print-limit 20 \

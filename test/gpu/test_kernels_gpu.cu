@@ -29,7 +29,7 @@
 static Tally tl;
 static Rng *rng;
 static ds_cuda_context *ctx;
-static const char *only;		/* DS_TEST_ONLY=dp4a or q8mma: only that path's products */
+static const char *only;		/* DS_TEST_ONLY=dp4a, q8mma or q8tma: only that path's products */
 
 /* a device buffer with host copies in and out */
 struct Dev
@@ -98,9 +98,9 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA
 };
-static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma"};
+static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma"};
 
 /* y = W x by one path against ds_ref_matmul */
 static void
@@ -120,7 +120,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	/* the dp4a and q8mma kernels compute with x quantized to int8: their own
 	 * reference */
-	bool		q8 = path == P_DP4A || path == P_Q8MMA ||
+	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8TMA ||
 		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
 		 ds_cuda_matvec_path(type, M, K, n) != DS_CUDA_MATVEC_MMA);
 	std::vector<float> ref32;
@@ -159,6 +159,9 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			break;
 		case P_Q8MMA:
 			rc = ds_cuda_matvec_q8mma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_Q8TMA:
+			rc = ds_cuda_matvec_q8tma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
 			break;
 		case P_FUSED:
 			rc = ds_cuda_gemm_fused(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
@@ -202,7 +205,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	double		e = rel_err(g.data(), r.data(), g.size());
 	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
-		path == P_Q8MMA || (path == P_MATMUL && n <= 8);
+		path == P_Q8MMA || path == P_Q8TMA || (path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
 	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)%s",
@@ -267,6 +270,25 @@ test_products(void)
 			test_product(type, 8193, 4096, 3, P_Q8MMA, false, false);
 			test_product(type, 2049, 16384, 8, P_Q8MMA, true, false);
 		}
+		/* the bulk-copy int8 kernel (quantized types): fewer steps than
+		 * blocks, one row block cut among several blocks (3 rows, 3
+		 * tiles; 513 x 18944), row tails, bf16 in and out, strided,
+		 * every n, 32-row warps on the larger shapes, Q6_K's last row
+		 * by plain loads (333 x 256) */
+		if (type != DS_TYPE_F16 && type != DS_TYPE_BF16)
+		{
+			test_product(type, 333, 256, 1, P_Q8TMA, false, false);
+			test_product(type, 3, 768, 8, P_Q8TMA, false, false);
+			test_product(type, 129, 1024, 3, P_Q8TMA, false, false);
+			test_product(type, 1000, 2048, 5, P_Q8TMA, true, false);
+			test_product(type, 257, 1536, 2, P_Q8TMA, false, true, 8);
+			test_product(type, 1101, 512, 6, P_Q8TMA, true, true, 8);
+			test_product(type, 4099, 3584, 1, P_Q8TMA, false, false);
+			test_product(type, 16385, 512, 4, P_Q8TMA, true, false);
+			test_product(type, 513, 18944, 7, P_Q8TMA, false, false);
+			test_product(type, 8193, 4096, 1, P_Q8TMA, false, false);
+			test_product(type, 20001, 3584, 8, P_Q8TMA, false, true);
+		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
 		test_product(type, 300, Kodd, 2, P_SMALL, false, false);
@@ -305,9 +327,10 @@ test_determinism(void)
 
 	dw.put(w.data());
 	dx.put(xh.data());
-	for (int dp = 0; dp < 3; dp++)
+	for (int dp = 0; dp < 4; dp++)
 	{
-		auto		fn = dp == 0 ? ds_cuda_matvec_mma : dp == 1 ? ds_cuda_matvec_dp4a : ds_cuda_matvec_q8mma;
+		auto		fn = dp == 0 ? ds_cuda_matvec_mma : dp == 1 ? ds_cuda_matvec_dp4a :
+			dp == 2 ? ds_cuda_matvec_q8mma : ds_cuda_matvec_q8tma;
 
 		for (int rep = 0; rep < 2; rep++)
 		{
@@ -318,7 +341,8 @@ test_determinism(void)
 			dy.get(rep ? b.data() : a.data());
 		}
 		tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0, "matvec %s: two runs bit-identical",
-				 dp == 0 ? "mma (split over K)" : dp == 1 ? "dp4a" : "q8mma (split over K)");
+				 dp == 0 ? "mma (split over K)" : dp == 1 ? "dp4a" : dp == 2 ? "q8mma (split over K)" :
+				 "q8tma (one row block over 32 blocks)");
 	}
 }
 
@@ -691,6 +715,15 @@ test_errors(void)
 	rc = ds_cuda_matvec_q8mma(ctx, 0, d, DS_TYPE_Q4_0, 100, 96, d, DS_CUDA_F32, 96, 1, d,
 							  DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8mma with K %% 256 != 0 -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_F16, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+							  DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma on F16 -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q4_K, 100, 768, d, DS_CUDA_F32, 768, 9, d,
+							  DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with n = 9 -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q4_0, 100, 96, d, DS_CUDA_F32, 96, 1, d,
+							  DS_CUDA_F32, 100);
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma with K %% 256 != 0 -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_topk(0, d, 100, 1, 100, 300, (int32_t *) d, NULL);
 	tl.check(rc == DS_CUDA_ERR_ARG, "top-k k=300 -> %s", ds_cuda_status_name(rc));
 	CK(cudaFree(d));
@@ -699,10 +732,10 @@ test_errors(void)
 
 /* a decode-like sequence captured in a CUDA graph replays correctly */
 static void
-test_graph(int kind)			/* 0 mma, 1 dp4a, 2 q8mma */
+test_graph(int kind)			/* 0 mma, 1 dp4a, 2 q8mma, 3 q8tma */
 {
 	const bool	dp4a = kind != 0;
-	const char *kname = kind == 0 ? "mma" : kind == 1 ? "dp4a" : "q8mma";
+	const char *kname = kind == 0 ? "mma" : kind == 1 ? "dp4a" : kind == 2 ? "q8mma" : "q8tma";
 
 	const int	M = 1536,
 				K = 1536,
@@ -741,7 +774,8 @@ test_graph(int kind)			/* 0 mma, 1 dp4a, 2 q8mma */
 	CK(cudaStreamCreate(&s));
 	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
 	rc1 = ds_cuda_rmsnorm(s, dx.as<float>(), dg.as<float>(), K, 1, 1e-6f, dn.p, DS_CUDA_F32);
-	rc2 = (kind == 0 ? ds_cuda_matvec_mma : kind == 1 ? ds_cuda_matvec_dp4a : ds_cuda_matvec_q8mma)
+	rc2 = (kind == 0 ? ds_cuda_matvec_mma : kind == 1 ? ds_cuda_matvec_dp4a :
+		   kind == 2 ? ds_cuda_matvec_q8mma : ds_cuda_matvec_q8tma)
 		(ctx, s, dw.p, DS_TYPE_Q6_K, M, K, dn.p, DS_CUDA_F32, K, n, dy.p, DS_CUDA_F32, M);
 	CK(cudaStreamEndCapture(s, &graph));
 	if (!tl.check(rc1 == DS_CUDA_OK && rc2 == DS_CUDA_OK, "graph capture of rmsnorm + matvec %s: %s",
@@ -789,7 +823,7 @@ main(void)
 	if (only)
 	{
 		test_products();
-		test_graph(strcmp(only, "q8mma") == 0 ? 2 : 1);
+		test_graph(strcmp(only, "q8tma") == 0 ? 3 : strcmp(only, "q8mma") == 0 ? 2 : 1);
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
 		return tl.failed ? 1 : 0;
@@ -800,6 +834,7 @@ main(void)
 	test_graph(0);
 	test_graph(1);
 	test_graph(2);
+	test_graph(3);
 	test_dequant();
 	test_embed();
 	test_rmsnorm();

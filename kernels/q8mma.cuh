@@ -1,0 +1,226 @@
+/*
+ * q8mma.cuh -- what the two int8 tensor-core small-batch kernels share
+ * (matvec_q8mma.cu: per-warp cp.async rings; matvec_q8tma.cu: one
+ * bulk-copy ring per block fed by a producer warp): the x preparation into
+ * B fragments and records, the mma wrappers, and the product of one
+ * 256-element tile of 16 MT rows that sits in shared memory.
+ */
+#ifndef DS_KERNELS_Q8MMA_CUH
+#define DS_KERNELS_Q8MMA_CUH
+
+#include <type_traits>
+
+#include "common.cuh"
+#include "q8dot.cuh"
+
+/* per translation unit: each .cu registers its own kernels */
+namespace
+{
+namespace dsq8mma
+{
+
+template <int I, int N, typename F>
+__device__ __forceinline__ void
+static_for(F &&f)
+{
+	if constexpr (I < N)
+	{
+		f(std::integral_constant<int, I>{});
+		static_for<I + 1, N>(f);
+	}
+}
+
+__device__ __forceinline__ void
+grid_dependency_wait(void)
+{
+	asm volatile("griddepcontrol.wait;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void
+grid_dependents_launch(void)
+{
+	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+/* 16-byte cp.async to a shared-memory address */
+__device__ __forceinline__ void
+cp16(uint32_t dst, const void *src)
+{
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(dst), "l"(src));
+}
+
+/* D = A B + C, m16n8k32, int8 in, int32 accumulate */
+__device__ __forceinline__ void
+mma_k32(uint32_t (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+		uint32_t b0, uint32_t b1, const uint4 &c)
+{
+	asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
+		"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+		: "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+		: "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(c.x), "r"(c.y), "r"(c.z), "r"(c.w));
+}
+
+/* D = A B + C, m16n8k16, int8 in, int32 accumulate */
+__device__ __forceinline__ void
+mma_k16(uint32_t (&d)[4], uint32_t a0, uint32_t a1, uint32_t b0, const uint4 &c)
+{
+	asm("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 "
+		"{%0,%1,%2,%3}, {%4,%5}, {%6}, {%7,%8,%9,%10};\n"
+		: "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+		: "r"(a0), "r"(a1), "r"(b0), "r"(c.x), "r"(c.y), "r"(c.z), "r"(c.w));
+}
+
+/*
+ * x in the B-fragment order, and the x-side records.  Block kb, warp =
+ * vector (all 8; vectors >= nb are zero), lane = element: the quantization
+ * of k_prep_x (matvec_dp4a.cu) and q8dot.cuh's quantize_block.
+ */
+template <int T>
+__global__ void __launch_bounds__(256)
+k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr)
+{
+	const int	lane = threadIdx.x & 31,
+				vec = threadIdx.x >> 5,
+				kb = blockIdx.x;
+
+	grid_dependents_launch();
+
+	const float v = vec < nb ? ds_load_act(x, (size_t) vec * ldx + 32 * kb + lane, x_bf16) : 0.0f;
+
+	if constexpr (dsq8::Tile<T>::FLOAT)
+	{
+		/* bf16 hi and lo of x: uint4 [k16 group][lane 4 vec + e / 4] =
+		 * {hi of e 4t, 4t+1; hi of 4t+2, 4t+3; lo ...; lo ...} */
+		const uint32_t hb = ds_f32_to_bf16_bits(v);
+		const uint32_t lb = ds_f32_to_bf16_bits(v - ds_bf16_bits_to_f32(hb));
+		const size_t i = dsq8::mma_xf_index(2 * kb + (lane >> 4), vec, lane & 15);
+
+		((uint16_t *) xb)[i] = (uint16_t) hb;
+		((uint16_t *) xb)[i + 4] = (uint16_t) lb;
+	}
+	else
+	{
+		int			q,
+					s,
+					s1;
+		float		d;
+
+		dsq8::warp_quantize_block(v, &q, &d, &s, &s1);
+		xb[dsq8::mma_xb_index(kb, vec, lane)] = (uint8_t) (int8_t) q;
+		if (lane == 0)
+		{
+			const dsq8::XMeta m = {d, s, s1, s + s1};
+			const int	odd = vec & 1;
+			uint32_t	r[12];
+			uint32_t   *dst = xr + ((size_t) kb * 4 + (vec >> 1)) * dsq8::MREC<T>;
+
+			dsq8::mrec_put<T>(r, odd, m);
+			for (int i = odd; i < dsq8::MREC<T>; i += 2)
+				dst[i] = r[i];
+		}
+	}
+}
+
+
+/*
+ * One tile (256 elements) of 16 MT rows, int8 weights unpacked from shared
+ * memory, on mma.m16n8k32 (Q6_K: two k16 products): stage points at row 0
+ * of the rows, PITCH bytes apart; row r's tile starts at stage + r * PITCH
+ * except for Q6_K, whose rows are only 2-byte aligned and were copied as
+ * the covering 16-byte span: there the start is (row_off(r) + tile * TB) &
+ * 15 bytes further in, row_off(r) = row_off0 + min(r, rv - 1) * rb (32-bit
+ * wrap is fine: only the low 4 bits count).  xb, xr: the B fragments and
+ * records of k_prep_mma.  acc, macc: this lane's output values (mcomb).
+ */
+template <int T, bool ONE, int MT, int PITCH>
+__device__ __forceinline__ void
+q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t row_off0,
+		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4])
+{
+	constexpr int TB = dsq8::Tile<T>::B;
+	constexpr int REC4 = dsq8::MREC<T> / 4;
+	const int	g = lane >> 2,
+				t = lane & 3;
+	const uint4 zero4 = make_uint4(0, 0, 0, 0);
+	const uint8_t *ra[MT][2];
+	uint32_t	fs[MT][2];
+	dsq8::MRow	rw[MT][2];
+
+#pragma unroll
+	for (int m = 0; m < MT; m++)
+#pragma unroll
+		for (int h = 0; h < 2; h++)
+		{
+			const int	r = 16 * m + 8 * h + g;
+
+			if constexpr (T == DS_TYPE_Q6_K)
+			{
+				const uint32_t sh = (row_off0 + (uint32_t) min(r, rv - 1) * rb +
+									 (uint32_t) tile * TB) & 15;
+
+				ra[m][h] = stage + r * PITCH + (sh & ~3u);
+				fs[m][h] = 8 * (sh & 3);
+			}
+			else
+			{
+				ra[m][h] = stage + r * PITCH;
+				fs[m][h] = 0;
+			}
+			dsq8::mrow<T>(ra[m][h], t, fs[m][h], rw[m][h]);
+		}
+
+	const uint4 *xbp = xb + (size_t) tile * 128 + lane;
+	const uint4 *xrp = xr + ((size_t) tile * 32 + t) * REC4;
+
+	static_for<0, 4>([&] (auto pc) {
+		constexpr int PR = decltype(pc)::value;
+		const uint4 B = g < nb ? __ldg(xbp + 32 * PR) : zero4;
+
+		static_for<0, 2>([&] (auto hc) {
+			constexpr int KB = 2 * PR + decltype(hc)::value;
+			const uint32_t b0 = KB & 1 ? B.z : B.x,
+						b1 = KB & 1 ? B.w : B.y;
+			const uint4 *rp = xrp + KB * 4 * REC4;
+			const bool	tv = 2 * t < nb;	/* lanes whose vectors exist */
+			const uint4 cq = tv ? __ldg(rp) : zero4;
+			const float4 rd = tv ? __ldg((const float4 *) rp + 1) : make_float4(0, 0, 0, 0);
+			const float dx[2] = {rd.x, rd.y},
+						ndxm[2] = {rd.z, rd.w};
+			uint4		r2 = zero4;
+
+			if constexpr (REC4 == 3)
+				r2 = tv ? __ldg(rp + 2) : zero4;
+#pragma unroll
+			for (int m = 0; m < MT; m++)
+			{
+				uint32_t	lo[2],
+							hi[2];
+				float		s0[2],
+							s1[2];
+				uint32_t	c[4],
+							c2[4] = {0, 0, 0, 0};
+
+#pragma unroll
+				for (int h = 0; h < 2; h++)
+					dsq8::mfrag<T, KB>(ra[m][h], t, fs[m][h], rw[m][h], lo[h], hi[h], s0[h], s1[h]);
+				if constexpr (T == DS_TYPE_Q6_K)
+				{
+					mma_k16(c, lo[0], lo[1], b0, cq);
+					mma_k16(c2, hi[0], hi[1], b1, r2);
+				}
+				else
+					mma_k32(c, lo[0], lo[1], hi[0], hi[1], b0, b1, cq);
+				/* one vector: only column 0 (values 0 and 2) */
+#pragma unroll
+				for (int i = 0; i < 4; i += ONE ? 2 : 1)
+					dsq8::mcomb<T>(acc[m][i], macc[m][i], c[i], c2[i], s0[i >> 1], s1[i >> 1],
+								   dx[i & 1], ndxm[i & 1], __uint_as_float(i & 1 ? r2.y : r2.x));
+			}
+		});
+	});
+}
+
+}								/* namespace dsq8mma */
+}								/* namespace */
+
+#endif							/* DS_KERNELS_Q8MMA_CUH */
