@@ -178,12 +178,12 @@ DS_CUDA_API int			ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stre
 
 /*
  * The same int8 tensor-core product with the weights streamed by the copy
- * engine: a copy warp per block issues bulk copies (cp.async.bulk) of
- * whole row-block tiles into a shared-memory ring read by the block's
+ * engine: one lane per block issues tensor copies (cp.async.bulk.tensor)
+ * of whole row-block tiles into a shared-memory ring read by the block's
  * compute warps, and the work is cut into equal ranges of tiles per block
  * (stream-K), partial row blocks summed in a fixed order.  Numerics of
- * ds_cuda_matvec_q8mma().  Quantized types only (Q4_0, Q4_1, Q5_0, Q8_0,
- * Q4_K, Q5_K, Q6_K), K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).
+ * ds_cuda_matvec_q8mma().  Types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q5_K,
+ * K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).
  * Uses the workspace and the context's counters.
  */
 DS_CUDA_API int			ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stream,

@@ -36,16 +36,16 @@ int			ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt);
 
 /*
- * The same product with the weights streamed by bulk copies from a copy
- * warp into a ring shared by the block's compute warps (matvec_q8tma.cu);
- * mt: m16 tiles per compute warp (1 or 2, types that allow 2), tw: compute
- * warps per block (8 or 12), 0 = the built-in choice.  Quantized types
- * only, K % 256 == 0.
+ * The same product with the weights streamed by the copy engine into a
+ * ring shared by the block's compute warps (matvec_q8tma.cu); mt: m16
+ * tiles per compute warp (1 or 2, types that allow 2), sc: tiles per step
+ * (1, 2 or 4), grid: blocks, 0 = the built-in choice.  Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+ * Q5_K; K % 256 == 0.
  */
 int			ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   const void *w, int wtype, int M, int K,
 								   const void *x, ds_cuda_dtype xtype, int ldx, int n,
-								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int tw);
+								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid);
 
 /* Check the arguments every matrix product shares; n_max bounds n. */
 int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,

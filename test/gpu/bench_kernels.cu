@@ -45,12 +45,41 @@ struct Shape
 	const char *what;
 };
 
-static const Shape shapes[] = {
+static const Shape model_shapes[] = {
 	{1536, 8960, "1.5B ffn_down"}, {8960, 1536, "1.5B ffn_up/gate"}, {1536, 1536, "1.5B attn_q/o"},
 	{3584, 18944, "7B ffn_down"}, {18944, 3584, "7B ffn_up/gate"}, {3584, 3584, "7B attn_q/o"},
 	{152064, 1536, "1.5B output"}, {152064, 3584, "7B output"},
 };
 static const int batches[] = {1, 2, 4, 8, 16, 64, 256};
+
+/* the shapes of this run: the models' shapes, or DS_BENCH_MLIST=m1,m2,...
+ * rows with DS_BENCH_K (default 3584) columns, for the fixed cost per call */
+static std::vector<Shape> shapes;
+
+static void
+set_shapes(void)
+{
+	const char *ml = getenv("DS_BENCH_MLIST");
+
+	if (!ml)
+	{
+		shapes.assign(std::begin(model_shapes), std::end(model_shapes));
+		return;
+	}
+	const int	K = getenv("DS_BENCH_K") ? atoi(getenv("DS_BENCH_K")) : 3584;
+
+	for (const char *p = ml; *p;)
+	{
+		const int	M = atoi(p);
+
+		if (M > 0)
+			shapes.push_back({M, K, "rows sweep"});
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		p++;
+	}
+}
 
 /* random bytes, then valid f16 scales in every block (or f16/bf16 values) */
 __global__ void
@@ -207,6 +236,133 @@ k_read(const uint4 *a, size_t n, unsigned *out)
 		out[0] = acc;
 }
 
+/*
+ * The weight stream alone, through the copy engine: blocks of ROWS rows x
+ * BW bytes of the weight matrix (a 2-D tensor of 8-byte words) copied by
+ * one lane into a 4-stage ring, eight warps that only take each stage and
+ * give it back.  What the bulk-copy kernel's memory side reaches with its
+ * box shape (256 rows x 144 bytes) and with wider, shorter boxes.
+ */
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+template <int ROWS, int BW>
+__global__ void __launch_bounds__(288, 1)
+k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsigned *out)
+{
+	extern __shared__ __align__(128) uint8_t smem[];
+	constexpr int QS = 4,
+				STAGE = ROWS * BW;
+	const int	lane = threadIdx.x & 31,
+				warp = threadIdx.x >> 5;
+	const long	b0 = (long) blockIdx.x * steps / gridDim.x,
+				b1 = (long) (blockIdx.x + 1) * steps / gridDim.x;
+	const uint32_t full0 = (uint32_t) __cvta_generic_to_shared(smem),
+				empty0 = full0 + 8 * QS,
+				ring = full0 + 128;
+
+	if (threadIdx.x == 0)
+	{
+		for (int q = 0; q < QS; q++)
+		{
+			asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(full0 + 8 * q), "r"(1));
+			asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(empty0 + 8 * q), "r"(8));
+		}
+		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+	}
+	__syncthreads();
+	auto		wait = [] (uint32_t bar, uint32_t par) {
+		uint32_t	done;
+
+		do
+			asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+						 "selp.u32 %0, 1, 0, p;\n}\n" : "=r"(done) : "r"(bar), "r"(par) : "memory");
+		while (!done);
+	};
+
+	if (warp == 8)
+	{
+		if (lane)
+			return;
+		long		i = 0;
+
+		for (long s = b0; s < b1; s++, i++)
+		{
+			const int	q = (int) (i % QS);
+			const int	rbk = (int) (s / chunks),
+						c = (int) (s - (long) rbk * chunks);
+
+			if (i >= QS)
+				wait(empty0 + 8 * q, (uint32_t) ((i / QS - 1) & 1));
+			asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+						 :: "r"(full0 + 8 * q), "r"(STAGE) : "memory");
+			asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
+						 "[%0], [%1, {%2, %3}], [%4];\n"
+						 :: "r"(ring + q * STAGE), "l"(&tm), "r"(c * (BW / 8)), "r"(rbk * ROWS),
+						 "r"(full0 + 8 * q) : "memory");
+		}
+		return;
+	}
+
+	unsigned	acc = 0;
+	long		i = 0;
+
+	for (long s = b0; s < b1; s++, i++)
+	{
+		const int	q = (int) (i % QS);
+		uint32_t	v;
+
+		wait(full0 + 8 * q, (uint32_t) ((i / QS) & 1));
+		asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(ring + q * STAGE + 16 * (warp * 32 + lane)));
+		acc ^= v;
+		__syncwarp();
+		if (lane == 0)
+			asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(empty0 + 8 * q) : "memory");
+	}
+	if (acc == 0x9e3779b9u)
+		out[0] = acc;
+}
+
+static PFN_cuTensorMapEncodeTiled_v12000 probe_encode;
+
+/* one stream of the weights (rb bytes per row, M rows) by the probe */
+template <int ROWS, int BW>
+static int
+tma_probe(cudaStream_t s, const void *w, size_t rb, int M, int sms, unsigned *out)
+{
+	static bool set = false;
+	CUtensorMap tm;
+	const cuuint64_t gdim[2] = {rb / 8, (cuuint64_t) M},
+				gstride[1] = {rb};
+	const cuuint32_t box[2] = {BW / 8, ROWS},
+				es[2] = {1, 1};
+	const int	chunks = (int) ((rb + BW - 1) / BW);
+	const long	steps = (long) ((M + ROWS - 1) / ROWS) * chunks;
+
+	if (!probe_encode)
+	{
+		void	   *fn = NULL;
+		cudaDriverEntryPointQueryResult q;
+
+		if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) !=
+			cudaSuccess || !fn)
+			return 1;
+		probe_encode = (PFN_cuTensorMapEncodeTiled_v12000) fn;
+	}
+	if (rb % 16 || probe_encode(&tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, 2, (void *) w, gdim, gstride, box, es,
+								CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+								CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+		return 1;
+	if (!set)
+	{
+		CK(cudaFuncSetAttribute(k_tma_probe<ROWS, BW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+								128 + 4 * ROWS * BW));
+		set = true;
+	}
+	k_tma_probe<ROWS, BW><<<(int) std::min<long>(steps, sms), 288, 128 + 4 * ROWS * BW, s>>>(tm, steps, chunks, out);
+	return (int) cudaGetLastError();
+}
+
 __global__ void
 k_copy(const uint4 *a, uint4 *b, size_t n)
 {
@@ -290,6 +446,7 @@ main(int argc, char **argv)
 	double		copy_bw;
 	int			rc;
 
+	set_shapes();
 	rc = ds_cuda_context_create(0, (size_t) 3 << 30, &ctx);
 	if (rc != DS_CUDA_OK)
 	{
@@ -319,7 +476,7 @@ main(int argc, char **argv)
 				ds_cuda_context_device_name(ctx), copy_bw / 1e9, "type", "shape", "M", "K", "n",
 				"path", "time_us", "GB/s", "%copy", "TFLOP/s", "vs_cublas");
 
-	for (int si = 0; si < (int) (sizeof(shapes) / sizeof(shapes[0])); si++)
+	for (int si = 0; si < (int) shapes.size(); si++)
 	{
 		const Shape &sh = shapes[si];
 
@@ -397,8 +554,11 @@ main(int argc, char **argv)
 					const char *name;
 					int			kind;
 				}			paths[] = {{"mma", 0}, {"dp4a", 3}, {"q8mma", 4}, {"q8m16", 5}, {"fused", 1},
-							   {"cublas", 2}, {"q8tma", 6}, {"q8t12", 7}, {"q8t1", 8}, {"read", 9}};
-				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16;
+							   {"cublas", 2}, {"q8tma", 6}, {"q8ts4", 7}, {"q8t1", 8}, {"read", 9},
+							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
+							   {"tma16x2048", 13}, {"q8ts1", 14},
+							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8tg33", 17}};
+				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K;
 
 				for (auto &p : paths)
 				{
@@ -418,12 +578,13 @@ main(int argc, char **argv)
 						continue;
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;
-					/* the bulk-copy kernel: default, 12 compute warps, 16 rows per warp */
-					if (p.kind >= 6 && p.kind <= 8 && (n > 8 || sh.K % 256 != 0 || !tma_type))
+					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
+					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 17) &&
+						(n > 8 || sh.K % 256 != 0 || !tma_type))
 						continue;
-					if (p.kind == 8 && (type == DS_TYPE_Q8_0 || type == DS_TYPE_Q6_K))
+					if (p.kind == 8 && type == DS_TYPE_Q8_0)
 						continue;
-					if (p.kind == 9 && n != 1)
+					if (((p.kind >= 9 && p.kind <= 13) || p.kind == 15) && n != 1)
 						continue;
 
 					double		t = time_graph(s, R, [&] (int i) {
@@ -447,15 +608,28 @@ main(int argc, char **argv)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
 														  p.kind == 5 ? 1 : 0);
-						if (p.kind >= 6 && p.kind <= 8)
+						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 17)
 							return ds_matvec_q8tma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M,
-														  p.kind == 8 ? 1 : 0, p.kind == 7 ? 12 : 8);
+														  p.kind == 8 ? 1 : 0,
+														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : 0,
+														  p.kind == 16 ? 66 : p.kind == 17 ? 33 : 0);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,
 																				(unsigned *) y);
 							return (int) cudaGetLastError();
+						}
+						if (p.kind >= 10 && p.kind <= 13 || p.kind == 15)
+						{
+							const size_t rb = ds_row_size(type, sh.K);
+							const int	sms = ds_cuda_context_sm_count(ctx);
+
+							return p.kind == 10 ? tma_probe<256, 144>(s, wi, rb, sh.M, sms, (unsigned *) y) :
+								p.kind == 11 ? tma_probe<64, 576>(s, wi, rb, sh.M, sms, (unsigned *) y) :
+								p.kind == 12 ? tma_probe<32, 1152>(s, wi, rb, sh.M, sms, (unsigned *) y) :
+								p.kind == 15 ? tma_probe<128, 304>(s, wi, rb, sh.M, sms, (unsigned *) y) :
+								tma_probe<16, 2048>(s, wi, rb, sh.M, sms, (unsigned *) y);
 						}
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
@@ -559,11 +733,19 @@ main(int argc, char **argv)
 				   best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
 		}
 	printf("(best: m = mma, d = dp4a, q = q8mma, s = q8mma with 16-row units forced)\n");
+	if (getenv("DS_BENCH_MLIST"))
+	{
+		printf("\nrows sweep: type M K n path time_us %%copy\n");
+		for (auto &r : rows)
+			if (r.type != "bf16")
+				printf("sweep %-5s %7d %6d %d %-10s %9.2f %5.1f\n", r.type.c_str(), r.M, r.K, r.n,
+					   r.path.c_str(), r.t * 1e6, r.pct);
+	}
 
 	/* the bulk-copy kernel against the best of the others, and against a
 	 * kernel that only reads the same bytes */
 	printf("\nbulk-copy int8 kernel (matvec_q8tma.cu), %% of copy at n = 1 / 2 / 4 / 8 and t(8) / t(1); "
-		   "n = 1: best of dp4a/q8mma, 12 warps, 16 rows per warp, read-only\n");
+		   "n = 1: best of dp4a/q8mma, 4 tiles per step, 16 rows per warp, 1 tile per step, read-only\n");
 	for (int type : all_types)
 		for (auto &sh : shapes)
 		{
@@ -586,14 +768,23 @@ main(int argc, char **argv)
 			for (int k = 0; k < 4; k++)
 				len += snprintf(cell + len, sizeof(cell) - len, "%3.0f%s", r[k] ? r[k]->pct : 0.0,
 								k < 3 ? "/" : "");
-			const Row  *t12 = find(type, sh, "q8t12", 1),
+			const Row  *t12 = find(type, sh, "q8ts4", 1),
 					   *t1 = find(type, sh, "q8t1", 1),
 					   *rd = find(type, sh, "read", 1);
+			const Row  *pr[4] = {find(type, sh, "tma256x144", 1), find(type, sh, "tma64x576", 1),
+								 find(type, sh, "tma32x1152", 1), find(type, sh, "tma16x2048", 1)};
 
-			printf("%-5s %6dx%-6d | %-16s %5.2f | was %3.0f | 12w %3.0f | 16r %3.0f | read %3.0f | %7.1f us\n",
+			if (pr[0] || pr[1] || pr[2] || pr[3])
+				printf("%-5s %6dx%-6d | copy engine alone, boxes 256x144 %3.0f, 64x576 %3.0f, 32x1152 %3.0f, "
+					   "16x2048 %3.0f\n", ds_type_name(type), sh.M, sh.K, pr[0] ? pr[0]->pct : 0.0,
+					   pr[1] ? pr[1]->pct : 0.0, pr[2] ? pr[2]->pct : 0.0, pr[3] ? pr[3]->pct : 0.0);
+
+			const Row  *t7 = find(type, sh, "q8ts1", 1);
+
+			printf("%-5s %6dx%-6d | %-16s %5.2f | was %3.0f | sc4 %3.0f | 16r %3.0f | sc1 %3.0f | read %3.0f | %7.1f us\n",
 				   ds_type_name(type), sh.M, sh.K, cell, r[3] ? r[3]->t / r[0]->t : 0.0,
-				   o1 ? o1->pct : 0.0, t12 ? t12->pct : 0.0, t1 ? t1->pct : 0.0, rd ? rd->pct : 0.0,
-				   r[0]->t * 1e6);
+				   o1 ? o1->pct : 0.0, t12 ? t12->pct : 0.0, t1 ? t1->pct : 0.0, t7 ? t7->pct : 0.0,
+				   rd ? rd->pct : 0.0, r[0]->t * 1e6);
 		}
 
 	bool		large = false;
