@@ -115,8 +115,9 @@ DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
  * Small-batch product, 1 <= n <= 8, one pass over the weights, by the
  * kernel measured faster for the type and shape (ds_cuda_matvec_path()
  * says which; docs/kernels.md has the figures).  They differ in numerics:
- * see ds_cuda_matvec_mma(), ds_cuda_matvec_dp4a() and ds_cuda_matvec_q8mma()
- * (the last two compute the same int8-x product).
+ * see ds_cuda_matvec_mma(), ds_cuda_matvec_dp4a(), ds_cuda_matvec_q8mma()
+ * and ds_cuda_matvec_q8tma() (the last three compute the same int8-x
+ * product).
  */
 DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
@@ -126,6 +127,7 @@ DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 #define DS_CUDA_MATVEC_MMA 0
 #define DS_CUDA_MATVEC_DP4A 1
 #define DS_CUDA_MATVEC_Q8MMA 2
+#define DS_CUDA_MATVEC_Q8TMA 3
 
 /* The kernel ds_cuda_matvec() uses for this product: DS_CUDA_MATVEC_*. */
 DS_CUDA_API int			ds_cuda_matvec_path(int wtype, int M, int K, int n);

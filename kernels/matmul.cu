@@ -2,8 +2,9 @@
  * matmul.cu -- ds_cuda_matmul(): the product for any batch, by the path
  * measured fastest on an H200 (docs/kernels.md, `make gpu-bench`):
  *
- *   n <= 8     a small-batch kernel (matvec_q8mma.cu, matvec_dp4a.cu or
- *              matvec.cu, by ds_cuda_matvec_path()), one pass over the weights
+ *   n <= 8     a small-batch kernel (matvec_q8tma.cu, matvec_q8mma.cu,
+ *              matvec_dp4a.cu or matvec.cu, by ds_cuda_matvec_path()), one
+ *              pass over the weights
  *   n > 8      the fused GEMM (gemm_fused.cu) where the weights are large
  *              and the batch moderate, else dequantize + cuBLAS
  *              (gemm_cublas.cu); BF16 weights always go to cuBLAS directly.
@@ -32,10 +33,16 @@ use_fused(int wtype, int M, int n)
 }
 
 /*
- * Which small-batch kernel, from the H200 measurements of the three
- * (docs/kernels.md, `bash test/gpu/run_device.sh small`, 2026-11):
+ * Which small-batch kernel, from the H200 measurements (docs/kernels.md,
+ * `bash test/gpu/run_device.sh small`, 2026-11):
  *  - K % 256 != 0: the bf16 tensor-core kernel (matvec.cu), the only one
  *    that takes it; with K % 256 == 0 it no longer wins anywhere.
+ *  - Output projections (M >= 65536) in Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+ *    Q5_K, 1 to 8 vectors: the copy-engine kernel (matvec_q8tma.cu), at
+ *    152064x3584 7-13 points of copy bandwidth above the best of the
+ *    others at one vector (Q4_0 86%, Q8_0 97%) and 8-10 at eight.  On the
+ *    smaller products its fixed cost per call (~7 us more than the read
+ *    alone) loses to q8mma and dp4a.
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every shape: 1.3-4x faster than dp4a at 8.
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
@@ -57,6 +64,9 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 
 	if (K % 256 != 0)
 		return DS_CUDA_MATVEC_MMA;
+	if (M >= 65536 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
+					   wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
+		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;
 	if (n >= 3)
@@ -81,6 +91,8 @@ ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int w
 {
 	switch (ds_cuda_matvec_path(wtype, M, K, n))
 	{
+		case DS_CUDA_MATVEC_Q8TMA:
+			return ds_cuda_matvec_q8tma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
 		case DS_CUDA_MATVEC_Q8MMA:
 			return ds_cuda_matvec_q8mma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
 		case DS_CUDA_MATVEC_DP4A:

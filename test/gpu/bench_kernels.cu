@@ -557,7 +557,7 @@ main(int argc, char **argv)
 							   {"cublas", 2}, {"q8tma", 6}, {"q8ts4", 7}, {"q8t1", 8}, {"read", 9},
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
-							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8tg33", 17}};
+							   {"tma128x304", 15}, {"q8tnoprep", 16}, {"q8tnopdl", 17}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K;
 
 				for (auto &p : paths)
@@ -613,7 +613,7 @@ main(int argc, char **argv)
 														  sh.K, n, y, DS_CUDA_F32, sh.M,
 														  p.kind == 8 ? 1 : 0,
 														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : 0,
-														  p.kind == 16 ? 66 : p.kind == 17 ? 33 : 0);
+														  p.kind == 16 ? -1 : p.kind == 17 ? -2 : 0);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,

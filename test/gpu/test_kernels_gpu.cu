@@ -287,10 +287,13 @@ test_products(void)
 			test_product(type, 513, 18944, 7, P_Q8TMA, false, false);
 			test_product(type, 8193, 4096, 1, P_Q8TMA, false, false);
 			test_product(type, 20001, 3584, 8, P_Q8TMA, false, true);
+			/* whole row blocks per block (no partial sums) */
+			test_product(type, 270001, 256, 1, P_Q8TMA, false, false);
 		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
 		test_product(type, 300, Kodd, 2, P_SMALL, false, false);
+		test_product(type, 65537, 512, 2, P_SMALL, false, false);	/* q8tma where it takes the type */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
