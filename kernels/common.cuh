@@ -84,25 +84,6 @@ ds_ws_round(size_t n)
 	return (n + 255) & ~(size_t) 255;
 }
 
-/*
- * Ask for the largest shared-memory carveout for a kernel (once per
- * instantiation).  A small kernel that runs between two that use most of
- * the shared memory (the x preparation before a product) otherwise makes
- * the multiprocessors change their L1 / shared split twice per product.
- */
-template <typename K>
-static inline cudaError_t
-ds_set_carveout_max(K kernel, int *done)
-{
-	if (*done)
-		return cudaSuccess;
-	cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-										 (int) cudaSharedmemCarveoutMaxShared);
-	if (e == cudaSuccess)
-		*done = 1;
-	return e;
-}
-
 /* Raise a kernel's dynamic shared memory limit (once per instantiation). */
 template <typename K>
 static inline cudaError_t

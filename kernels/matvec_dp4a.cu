@@ -466,11 +466,6 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_
 	uint8_t    *xq = ctx->ws;
 	int2	   *xm = (int2 *) (ctx->ws + xq_bytes);
 
-	{
-		static int	carve = 0;
-
-		DS_CUDA_CHECK(ds_set_carveout_max(k_prep_x<TT::FLOAT>, &carve));
-	}
 	k_prep_x<TT::FLOAT><<<(nblk + 7) / 8, 256, 0, stream>>>(x, x_bf16, ldx, a.K, a.nb, xq, xm);
 	DS_CUDA_CHECK_LAUNCH();
 

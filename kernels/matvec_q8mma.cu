@@ -422,13 +422,6 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	uint8_t    *xb = ctx->ws;
 	uint32_t   *xr = (uint32_t *) (ctx->ws + xb_bytes);
 
-	{
-		static int	carve = 0,
-					carve_p = 0;
-
-		DS_CUDA_CHECK(ds_set_carveout_max(k_prep_mma<T>, &carve_p));
-		DS_CUDA_CHECK(ds_set_carveout_max(kern, &carve));
-	}
 	k_prep_mma<T><<<K / 32, 256, 0, stream>>>(x, x_bf16, ldx, n, xb, xr);
 	DS_CUDA_CHECK_LAUNCH();
 
