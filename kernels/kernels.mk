@@ -86,7 +86,7 @@ $(KBUILD)/ref/%.o: kernels/ref/%.c kernels/ref/kernels_ref.h src/engine/quant.h
 # CPU half of the kernel tests: builds and runs without CUDA.
 KTEST_CXX ?= g++
 $(KBUILD)/test_kernels_cpu: test/gpu/test_kernels_cpu.cpp test/gpu/test_common.h \
-		kernels/qblock.cuh $(KERNEL_REF_OBJS) $(KBUILD)/quant.o
+		kernels/qblock.cuh kernels/q8dot.cuh kernels/split.cuh $(KERNEL_REF_OBJS) $(KBUILD)/quant.o
 	$(KTEST_CXX) -std=c++17 -O2 -Wall -Wextra -Werror -Isrc/engine -Ikernels -Ikernels/ref \
 		-Itest/gpu -o $@ $< $(KERNEL_REF_OBJS) $(KBUILD)/quant.o -lm
 

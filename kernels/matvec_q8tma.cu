@@ -38,6 +38,7 @@
 #include "common.cuh"
 #include "matvec.cuh"
 #include "q8mma.cuh"
+#include "split.cuh"
 
 namespace
 {
@@ -139,13 +140,6 @@ mbar_wait(uint32_t bar, uint32_t parity)
 	} while (!done);
 }
 
-/* the block whose range of steps holds step s: b_c = c steps / G */
-__device__ __forceinline__ int
-step_owner(long s, long steps, int G)
-{
-	return (int) (((s + 1) * G - 1) / steps);
-}
-
 template <int T, bool ONE, int MTP, int SCP>
 __global__ void __launch_bounds__(TCfg<T, MTP, SCP>::TT, 1)
 k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
@@ -162,10 +156,9 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	const int	lane = threadIdx.x & 31,
 				warp = threadIdx.x >> 5;
 	const int	G = gridDim.x;
-	/* whole row blocks per block where that balances, else equal steps */
-	const long	nrb = a.steps / a.nch;
-	const long	b0 = a.whole ? (long) blockIdx.x * nrb / G * a.nch : (long) blockIdx.x * a.steps / G,
-				b1 = a.whole ? (long) (blockIdx.x + 1) * nrb / G * a.nch : (long) (blockIdx.x + 1) * a.steps / G;
+	const DsSplit sp = {a.steps / a.nch, a.nch, G, a.whole};
+	const long	b0 = ds_split_begin(sp, blockIdx.x),
+				b1 = ds_split_begin(sp, blockIdx.x + 1);
 	const uint32_t full0 = smem_u32(smem),
 				empty0 = full0 + 8 * QS;
 	uint8_t    *ring = smem + BAR_BYTES;
@@ -287,12 +280,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			/* a row block shared with other blocks: partial sums, and the
 			 * last to arrive adds them in block order */
 			const long	first = (long) j * a.nch;
-			const int	cf = step_owner(first, a.steps, G),
-						cl = step_owner(first + a.nch - 1, a.steps, G);
+			const int	cf = ds_split_owner(sp, first),
+						cl = ds_split_owner(sp, first + a.nch - 1);
 			auto		pslot = [&] (int cb) {
-				const long	bc = (long) cb * a.steps / G;
-
-				return a.part + ((size_t) (2 * cb + (bc / a.nch == j ? 0 : 1)) * RG + rg) * C::NV * 32 + lane;
+				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, j)) * RG + rg) * C::NV * 32 + lane;
 			};
 			float	   *pp = pslot(blockIdx.x);
 			unsigned	last = 0;
@@ -419,11 +410,8 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	uint8_t    *xb = ctx->ws;
 	uint32_t   *xr = (uint32_t *) (ctx->ws + xb_bytes);
 
-	if (grid != -1)				/* -1: timing without the x preparation */
-	{
-		k_prep_mma<T><<<K / 32, 256, 0, stream>>>(x, x_bf16, ldx, n, xb, xr);
-		DS_CUDA_CHECK_LAUNCH();
-	}
+	k_prep_mma<T><<<K / 32, 256, 0, stream>>>(x, x_bf16, ldx, n, xb, xr);
+	DS_CUDA_CHECK_LAUNCH();
 
 	a.w = (const uint8_t *) w;
 	a.rb = rb;
@@ -432,8 +420,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.nb = n;
 	a.steps = steps;
 	a.nch = nch;
-	/* whole row blocks per block when that costs under 3% of balance */
-	a.whole = (nrb + G - 1) / G * G <= nrb + nrb * 3 / 100;
+	a.whole = ds_split_whole_ok(nrb, G);
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
 	a.part = (float *) (ctx->ws + xb_bytes + xr_bytes);
@@ -452,7 +439,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	cfg.dynamicSmemBytes = C::SMEM;
 	cfg.stream = stream;
 	cfg.attrs = attr;
-	cfg.numAttrs = grid == -2 ? 0 : 1;	/* -2: timing without the early launch */
+	cfg.numAttrs = 1;
 	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, tm, a));
 	return DS_CUDA_OK;
 }

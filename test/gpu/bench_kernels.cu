@@ -18,10 +18,19 @@
  *
  * Usage: bench_kernels [full-table-file]  (default: only the summary)
  * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
- * DS_BENCH_PATHS=dp4a,q8tma narrow the run (the cuBLAS reference too).  At n <= 8 the three
- * small-batch kernels run: "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu) and
- * "q8mma" (matvec_q8mma.cu); the last two need K % 256 == 0 and their
- * times include quantizing x.
+ * DS_BENCH_PATHS=dp4a,q8tma narrow the run (the cuBLAS reference too);
+ * DS_BENCH_MLIST=2368,18944 (with DS_BENCH_K, default 3584) replaces the
+ * shapes by those rows, to read off the fixed cost per call.
+ *
+ * Paths at n <= 8 (the int8 ones need K % 256 == 0, their times include
+ * quantizing x): "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu), "q8mma" and
+ * "q8m16" (matvec_q8mma.cu, 16-row units forced), "q8tma"
+ * (matvec_q8tma.cu) and its variants "q8ts4" / "q8ts1" (4 or 1 tiles per
+ * step), "q8t1" (16 rows per warp), "q8tg66" (66 blocks).  At n = 1 the
+ * physical references for the same bytes: "read" (a kernel that only
+ * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
+ * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
+ * At n >= 16: "mma" passes, "fused" and "cublas".
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -557,7 +566,7 @@ main(int argc, char **argv)
 							   {"cublas", 2}, {"q8tma", 6}, {"q8ts4", 7}, {"q8t1", 8}, {"read", 9},
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
-							   {"tma128x304", 15}, {"q8tnoprep", 16}, {"q8tnopdl", 17}};
+							   {"tma128x304", 15}, {"q8tg66", 16}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K;
 
 				for (auto &p : paths)
@@ -579,7 +588,7 @@ main(int argc, char **argv)
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;
 					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
-					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 17) &&
+					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16) &&
 						(n > 8 || sh.K % 256 != 0 || !tma_type))
 						continue;
 					if (p.kind == 8 && type == DS_TYPE_Q8_0)
@@ -608,12 +617,12 @@ main(int argc, char **argv)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
 														  p.kind == 5 ? 1 : 0);
-						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 17)
+						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16)
 							return ds_matvec_q8tma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M,
 														  p.kind == 8 ? 1 : 0,
 														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : 0,
-														  p.kind == 16 ? -1 : p.kind == 17 ? -2 : 0);
+														  p.kind == 16 ? 66 : 0);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,

@@ -12,6 +12,9 @@
  *     x sums), against the reference product.
  *  3. Properties of the other references (rmsnorm, rope, swiglu, embed,
  *     argmax, top-k, sampling).
+ *  4. The copy-engine kernel's division of work among blocks (split.cuh):
+ *     every step dealt once, row blocks whole where promised, each shared
+ *     row block's sharers found by the owner rule with distinct slots.
  *
  * Ends with "kernels-test-cpu: N passed, M failed" and exits 1 on failure.
  */
@@ -20,6 +23,7 @@
 
 #include "qblock.cuh"
 #include "q8dot.cuh"
+#include "split.cuh"
 #include "kernels_ref.h"
 #include "test_common.h"
 
@@ -887,6 +891,79 @@ test_refs(Rng &rng, Tally &tl)
 	}
 }
 
+/* ---- 4. the work split of matvec_q8tma.cu ---------------------------- */
+
+static void
+test_split(Tally &tl)
+{
+	const long	nrbs[] = {1, 2, 3, 7, 19, 33, 129, 148, 157, 594, 1188, 2110, 2376, 9504};
+	const int	nchs[] = {1, 2, 3, 7, 37};
+	const int	Gs[] = {1, 2, 33, 132, 264};
+	int			cases = 0,
+				bad = 0;
+
+	for (long nrb : nrbs)
+		for (int nch : nchs)
+			for (int G0 : Gs)
+			{
+				const long	steps = nrb * nch;
+				const int	G = (int) std::min<long>(G0, steps);	/* as the launcher */
+				DsSplit		p = {nrb, nch, G, ds_split_whole_ok(nrb, G)};
+				std::vector<int> owner(steps, -1);
+				std::vector<std::vector<int>> sharers(nrb);
+				std::vector<int> slot_used((size_t) 2 * G, 0);
+				long		prev = 0;
+				bool		ok = ds_split_begin(p, 0) == 0 && ds_split_begin(p, G) == steps;
+
+				cases++;
+				for (int c = 0; c < G && ok; c++)
+				{
+					const long	b0 = ds_split_begin(p, c),
+								b1 = ds_split_begin(p, c + 1);
+
+					ok &= b0 == prev && b1 >= b0;
+					prev = b1;
+					if (p.whole)
+						ok &= b0 % nch == 0 && b1 > b0;	/* whole and never empty */
+					for (long s = b0; s < b1; s++)
+					{
+						ok &= owner[s] == -1;
+						owner[s] = c;
+						if (!p.whole)
+							ok &= ds_split_owner(p, s) == c;
+						if (sharers[s / nch].empty() || sharers[s / nch].back() != c)
+							sharers[s / nch].push_back(c);
+					}
+				}
+				for (long j = 0; j < nrb && ok; j++)
+				{
+					const auto &sh = sharers[j];
+
+					ok &= !sh.empty();
+					if (sh.size() == 1)
+						continue;
+					/* shared: never in whole mode; sharers = owner(first) .. owner(last), consecutive */
+					ok &= !p.whole && sh.front() == ds_split_owner(p, j * nch) &&
+						sh.back() == ds_split_owner(p, j * nch + nch - 1) &&
+						(long) sh.size() == sh.back() - sh.front() + 1;
+					for (int c : sh)
+					{
+						int		   &u = slot_used[2 * c + ds_split_slot(p, c, j)];
+
+						ok &= u == 0;	/* one partial row block per slot */
+						u = 1;
+					}
+				}
+				for (long s = 0; s < steps; s++)
+					ok &= owner[s] >= 0;
+				bad += !ok;
+			}
+	tl.check(bad == 0, "q8tma work split: %d of %d (row blocks, steps, blocks) cases dealt wrongly", bad, cases);
+	tl.check(ds_split_whole_ok(1188, 132) && ds_split_whole_ok(2110, 132) && !ds_split_whole_ok(148, 132) &&
+			 !ds_split_whole_ok(100, 132),
+			 "q8tma work split: whole row blocks exactly where they balance within 3%%");
+}
+
 int
 main(void)
 {
@@ -910,6 +987,7 @@ main(void)
 		test_q8mma_emulated<T>(rng, tl, 16, 1280, 8);
 	DSQ_FOR_EACH_TYPE(Q8MMA)
 	test_refs(rng, tl);
+	test_split(tl);
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
 	return tl.failed ? 1 : 0;
 }

@@ -1,0 +1,58 @@
+/*
+ * split.cuh -- how the copy-engine kernel (matvec_q8tma.cu) deals its work
+ * to blocks, host and device: the specification that the CPU tests check.
+ *
+ * The work is nrb row blocks x nch steps each, in order (step s = row
+ * block s / nch, chunk s % nch).  Block c of G takes steps [begin(c),
+ * begin(c + 1)):
+ *  - whole row blocks, c nrb / G of them before it, where that keeps the
+ *    blocks within 3% of each other (whole_ok): no row block is shared;
+ *  - otherwise equal ranges of steps, c steps / G (stream-K): a row block
+ *    can be shared by several blocks.  Each sharer writes its partial sums
+ *    to its slot (block, 0 for its first row block, 1 for any later one:
+ *    only its first and last row blocks can be partial), and the last to
+ *    arrive adds the slots of blocks owner(first step) .. owner(last step)
+ *    in that order.
+ */
+#ifndef DS_KERNELS_SPLIT_CUH
+#define DS_KERNELS_SPLIT_CUH
+
+#include "qblock.cuh"
+
+struct DsSplit
+{
+	long		nrb;			/* row blocks */
+	int			nch;			/* steps per row block */
+	int			G;				/* blocks */
+	int			whole;			/* whole row blocks per block */
+};
+
+/* whole row blocks per block when that costs under 3% of balance */
+DS_HD bool
+ds_split_whole_ok(long nrb, int G)
+{
+	return nrb >= G && (nrb + G - 1) / G * G <= nrb + nrb * 3 / 100;
+}
+
+/* the first step of block c (c = G: the end) */
+DS_HD long
+ds_split_begin(const DsSplit &p, int c)
+{
+	return p.whole ? (long) c * p.nrb / p.G * p.nch : (long) c * (p.nrb * p.nch) / p.G;
+}
+
+/* the block whose steps hold step s (equal ranges of steps) */
+DS_HD int
+ds_split_owner(const DsSplit &p, long s)
+{
+	return (int) (((s + 1) * p.G - 1) / (p.nrb * p.nch));
+}
+
+/* block c's partial-sum slot for row block j (0 or 1) */
+DS_HD int
+ds_split_slot(const DsSplit &p, int c, long j)
+{
+	return ds_split_begin(p, c) / p.nch == j ? 0 : 1;
+}
+
+#endif							/* DS_KERNELS_SPLIT_CUH */
