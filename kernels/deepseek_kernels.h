@@ -194,6 +194,19 @@ DS_CUDA_API int			ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stre
 								 void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
+ * ds_cuda_matvec_q8tma() with its knobs, for tests and measurements: mt =
+ * m16 tiles per compute warp (1, 2; 0 = by shape), sc = tiles per step (1,
+ * 2, 4; 0 = 2), xs = 1: x fragments and records copied into each stage by
+ * the copy engine with the weights, instead of read from global memory by
+ * the compute warps.  Same numerics.
+ */
+DS_CUDA_API int			ds_cuda_matvec_q8tma_tuned(ds_cuda_context *ctx, ds_cuda_stream stream,
+									   const void *w, int wtype, int M, int K,
+									   const void *x, ds_cuda_dtype xtype, int ldx, int n,
+									   void *y, ds_cuda_dtype ytype, int ldy,
+									   int mt, int sc, int xs);
+
+/*
  * Larger batches: the weights are dequantized to bf16 tile by tile in
  * registers and multiplied on the tensor cores; x is rounded to bf16.
  * Accuracy is that of a bf16 GEMM with f32 accumulation.

@@ -39,13 +39,14 @@ int			ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream,
  * The same product with the weights streamed by the copy engine into a
  * ring shared by the block's compute warps (matvec_q8tma.cu); mt: m16
  * tiles per compute warp (1 or 2, types that allow 2), sc: tiles per step
- * (1, 2 or 4), grid: blocks; 0 = the built-in choice.  Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+ * (1, 2 or 4), grid: blocks; 0 = the built-in choice; xs: 1 = x copied
+ * into each stage with the weights (2 tiles per step).  Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
  * Q5_K; K % 256 == 0.
  */
 int			ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   const void *w, int wtype, int M, int K,
 								   const void *x, ds_cuda_dtype xtype, int ldx, int n,
-								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid);
+								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs);
 
 /* Check the arguments every matrix product shares; n_max bounds n. */
 int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,

@@ -58,9 +58,10 @@ constexpr bool TMT2_OK = T != DS_TYPE_Q8_0;
  * the H200: 86% of copy with 256 x 144-byte boxes, 102% with 64 x 576).
  * The TW compute warps are RG row groups of 16 MT rows x SC tile columns.
  */
-template <int T, int MTP, int SCP>
+template <int T, int MTP, int SCP, bool XSP = false>
 struct TCfg
 {
+	static constexpr bool XS = XSP;	/* x copied into each stage too */
 	static constexpr int MT = MTP;
 	static constexpr int SC = SCP;	/* tiles per step */
 	static constexpr int TW = 8;	/* compute warps per block */
@@ -74,11 +75,16 @@ struct TCfg
 	 * the row's end) */
 	static constexpr int PITCH = (SC * TB) % 32 == 0 ? SC * TB + 16 : SC * TB;
 	static constexpr int STAGE = RB * PITCH;
-	static constexpr int QS = (227 * 1024 - BAR_BYTES - TW * 4 * MT * 32 * 4) / STAGE < QS_MAX ?
-		(227 * 1024 - BAR_BYTES - TW * 4 * MT * 32 * 4) / STAGE : QS_MAX;
+	/* XS: a step's x B fragments (2 KB per tile) and records (512 REC4
+	 * bytes per tile) beside its weights */
+	static constexpr int REC4 = dsq8::MREC<T> / 4;
+	static constexpr int XB = SC * 2048;
+	static constexpr int XSTAGE = XS ? XB + SC * 512 * REC4 : 0;
 	static constexpr int NV = 4 * MT;	/* output values per lane */
 	static constexpr int RED = TW * NV * 32 * 4;	/* the column sums */
-	static constexpr int SMEM = BAR_BYTES + QS * STAGE + RED;
+	static constexpr int QS = (227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) < QS_MAX ?
+		(227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) : QS_MAX;
+	static constexpr int SMEM = BAR_BYTES + QS * (STAGE + XSTAGE) + RED;
 	static_assert(RG * SC == TW && RB <= 256 && PITCH / 8 <= 256, "step shape");
 };
 
@@ -140,11 +146,21 @@ mbar_wait(uint32_t bar, uint32_t parity)
 	} while (!done);
 }
 
-template <int T, bool ONE, int MTP, int SCP>
-__global__ void __launch_bounds__(TCfg<T, MTP, SCP>::TT, 1)
+/* bytes (a multiple of 16) from global src to shared dst, both 16-byte
+ * aligned, completing on the mbarrier bar */
+__device__ __forceinline__ void
+bulk_copy(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar)
+{
+	asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes "
+				 "[%0], [%1], %2, [%3];\n"
+				 :: "r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+
+template <int T, bool ONE, int MTP, int SCP, bool XSP>
+__global__ void __launch_bounds__(TCfg<T, MTP, SCP, XSP>::TT, 1)
 k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 {
-	using C = TCfg<T, MTP, SCP>;
+	using C = TCfg<T, MTP, SCP, XSP>;
 	constexpr int TW = C::TW,
 				QS = C::QS,
 				MT = C::MT,
@@ -162,7 +178,8 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	const uint32_t full0 = smem_u32(smem),
 				empty0 = full0 + 8 * QS;
 	uint8_t    *ring = smem + BAR_BYTES;
-	float	   *red = (float *) (ring + QS * C::STAGE);
+	uint8_t    *xring = ring + QS * C::STAGE;	/* XS: [QS][XSTAGE] */
+	float	   *red = (float *) (xring + QS * C::XSTAGE);
 
 	if (threadIdx.x == 0)
 	{
@@ -185,23 +202,58 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			return;
 		asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tm) : "memory");
 
-		const uint32_t ring_s = smem_u32(ring);
-		long		i = 0;
+		const uint32_t ring_s = smem_u32(ring),
+					xring_s = smem_u32(xring);
+		const long	nsteps = b1 - b0,
+					first = nsteps < QS ? nsteps : QS;
+		auto		xbytes = [&] (long i) -> uint32_t {
+			const long	s = b0 + i;
+			const int	c = (int) (s % a.nch),
+						ntv = min(SC, a.nt - c * SC);
 
-		for (long s = b0; s < b1; s++, i++)
-		{
+			return C::XS ? (uint32_t) ntv * (2048 + 512 * C::REC4) : 0;
+		};
+		auto		weights = [&] (long i) {
+			const long	s = b0 + i;
 			const int	slot = (int) (i % QS);
 			const int	j = (int) (s / a.nch),
 						c = (int) (s - (long) j * a.nch);
 			const uint32_t bar = full0 + 8 * slot;
 
-			if (i >= QS)
-				mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
-			mbar_arrive_expect_tx(bar, C::STAGE);
+			mbar_arrive_expect_tx(bar, C::STAGE + xbytes(i));
 			asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
 						 "[%0], [%1, {%2, %3}], [%4];\n"
 						 :: "r"(ring_s + slot * C::STAGE), "l"(&tm), "r"(c * (SC * C::TB / 8)),
 						 "r"(j * C::RB), "r"(bar) : "memory");
+		};
+		/* XS: the step's x fragments and records, two 1-D bulk copies */
+		auto		xcopy = [&] (long i) {
+			const long	s = b0 + i;
+			const int	slot = (int) (i % QS);
+			const int	c = (int) (s % a.nch),
+						ntv = min(SC, a.nt - c * SC);
+			const uint32_t bar = full0 + 8 * slot,
+						dst = xring_s + slot * C::XSTAGE;
+
+			bulk_copy(dst, a.xb + (size_t) c * SC * 128, (uint32_t) ntv * 2048, bar);
+			bulk_copy(dst + C::XB, a.xr + (size_t) c * SC * 32 * C::REC4, (uint32_t) ntv * 512 * C::REC4, bar);
+		};
+
+		/* the first stages' weights before x is ready, then their x */
+		for (long i = 0; i < first; i++)
+			weights(i);
+		if constexpr (C::XS)
+		{
+			grid_dependency_wait();
+			for (long i = 0; i < first; i++)
+				xcopy(i);
+		}
+		for (long i = first; i < nsteps; i++)
+		{
+			mbar_wait(empty0 + 8 * (int) (i % QS), (uint32_t) ((i / QS - 1) & 1));
+			weights(i);
+			if constexpr (C::XS)
+				xcopy(i);
 		}
 		return;
 	}
@@ -239,9 +291,20 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 			mbar_wait(full0 + 8 * slot, (uint32_t) ((i / QS) & 1));
 			if (tile < a.nt)
-				q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb,
-											  ring + slot * C::STAGE + wr * C::PITCH + col * C::TB,
-											  (uint32_t) r0 * a.rb, a.rb, rv, tile, lane, acc, macc);
+			{
+				const uint8_t *st = ring + slot * C::STAGE + wr * C::PITCH + col * C::TB;
+
+				if constexpr (C::XS)
+				{
+					const uint4 *xs = (const uint4 *) (xring + slot * C::XSTAGE);
+
+					q8_tile<T, ONE, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, (uint32_t) r0 * a.rb,
+														 a.rb, rv, tile, lane, acc, macc, col);
+				}
+				else
+					q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, st, (uint32_t) r0 * a.rb, a.rb, rv,
+												  tile, lane, acc, macc);
+			}
 			__syncwarp();
 			if (lane == 0)
 				mbar_arrive(empty0 + 8 * slot);
@@ -347,12 +410,12 @@ tensor_map_encoder(void)
 	return DS_CUDA_OK;
 }
 
-template <int T, int MTP, int SCP>
+template <int T, int MTP, int SCP, bool XSP>
 int
 q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int grid)
 {
-	using C = TCfg<T, MTP, SCP>;
+	using C = TCfg<T, MTP, SCP, XSP>;
 	static int	smem_set = 0,
 				smem_set1 = 0,
 				per_sm = 0;
@@ -362,18 +425,18 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const long	steps = nrb * nch;
 	const size_t xb_bytes = ds_ws_round((size_t) K * 8);
 	const size_t xr_bytes = ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
-	const auto	kern = n == 1 ? k_q8tma<T, true, MTP, SCP> : k_q8tma<T, false, MTP, SCP>;
+	const auto	kern = n == 1 ? k_q8tma<T, true, MTP, SCP, XSP> : k_q8tma<T, false, MTP, SCP, XSP>;
 
-	DS_CUDA_CHECK(ds_set_smem(k_q8tma<T, true, MTP, SCP>, C::SMEM, &smem_set1));
-	DS_CUDA_CHECK(ds_set_smem(k_q8tma<T, false, MTP, SCP>, C::SMEM, &smem_set));
+	DS_CUDA_CHECK(ds_set_smem(k_q8tma<T, true, MTP, SCP, XSP>, C::SMEM, &smem_set1));
+	DS_CUDA_CHECK(ds_set_smem(k_q8tma<T, false, MTP, SCP, XSP>, C::SMEM, &smem_set));
 	if (per_sm == 0)
 	{
 		int			p1 = 0,
 					p2 = 0;
 
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p1, k_q8tma<T, true, MTP, SCP>, C::TT,
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p1, k_q8tma<T, true, MTP, SCP, XSP>, C::TT,
 																	C::SMEM));
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p2, k_q8tma<T, false, MTP, SCP>, C::TT,
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p2, k_q8tma<T, false, MTP, SCP, XSP>, C::TT,
 																	C::SMEM));
 		per_sm = min(p1, p2);
 	}
@@ -444,7 +507,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	return DS_CUDA_OK;
 }
 
-template <int T, int SCP>
+template <int T, int SCP, bool XSP>
 static int
 q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int mt, int grid)
@@ -456,22 +519,24 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		const long	steps2 = (long) ((M + RB2 - 1) / RB2) * ((K / 256 + SCP - 1) / SCP);
 
 		if (mt == 2 || (mt == 0 && steps2 >= 4L * ctx->sm_count))
-			return q8tma_launch<T, 2, SCP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+			return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
 	}
-	return q8tma_launch<T, 1, SCP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+	return q8tma_launch<T, 1, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
 }
 
 template <int T>
 static int
 q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int mt, int sc,
-		   int grid)
+		   int grid, int xs)
 {
+	if (xs)						/* x staged through the copy engine: 2 tiles per step */
+		return q8tma_sc<T, 2, true>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
 	if (sc == 1)
-		return q8tma_sc<T, 1>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
+		return q8tma_sc<T, 1, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
 	if (sc == 4)
-		return q8tma_sc<T, 4>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
-	return q8tma_sc<T, 2>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
+		return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
+	return q8tma_sc<T, 2, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
 }
 
 }								/* namespace */
@@ -479,7 +544,7 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 int
 ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid)
+					   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs)
 {
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the bulk-copy int8 product needs K % 256 == 0");
@@ -488,7 +553,7 @@ ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 #define Q8T_CASE(T) \
 		case T: \
 			return q8tma_type<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
-								 ytype == DS_CUDA_BF16, ldy, mt, sc, grid);
+								 ytype == DS_CUDA_BF16, ldy, mt, sc, grid, xs);
 		Q8T_CASE(DS_TYPE_Q4_0)
 		Q8T_CASE(DS_TYPE_Q4_1)
 		Q8T_CASE(DS_TYPE_Q5_0)
@@ -506,5 +571,15 @@ ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w,
 					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
 					 void *y, ds_cuda_dtype ytype, int ldy)
 {
-	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0, 0);
+	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0, 0, 0);
+}
+
+extern "C" int
+ds_cuda_matvec_q8tma_tuned(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+						   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+						   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int xs)
+{
+	DS_REQUIRE(mt >= 0 && mt <= 2 && (sc == 0 || sc == 1 || sc == 2 || sc == 4) && (xs == 0 || xs == 1),
+			   DS_CUDA_ERR_ARG, "mt 0-2, sc 0, 1, 2 or 4, xs 0 or 1");
+	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, mt, sc, 0, xs);
 }

@@ -130,12 +130,26 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
  * the covering 16-byte span: there the start is (row_off(r) + tile * TB) &
  * 15 bytes further in, row_off(r) = row_off0 + min(r, rv - 1) * rb (32-bit
  * wrap is fine: only the low 4 bits count).  xb, xr: the B fragments and
- * records of k_prep_mma.  acc, macc: this lane's output values (mcomb).
+ * records of k_prep_mma, in global memory, or (XS) copies of them in
+ * shared memory indexed by xtile instead of tile.  acc, macc: this lane's
+ * output values (mcomb).
  */
-template <int T, bool ONE, int MT, int PITCH>
+/* a load of x data: read-only global (XS false) or shared memory (XS true) */
+template <bool XS, typename V>
+__device__ __forceinline__ V
+xld(const V *p)
+{
+	if constexpr (XS)
+		return *p;
+	else
+		return __ldg(p);
+}
+
+template <int T, bool ONE, int MT, int PITCH, bool XS = false>
 __device__ __forceinline__ void
 q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t row_off0,
-		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4])
+		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4],
+		int xtile = -1)
 {
 	constexpr int TB = dsq8::Tile<T>::B;
 	constexpr int REC4 = dsq8::MREC<T> / 4;
@@ -169,12 +183,13 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
 			dsq8::mrow<T>(ra[m][h], t, fs[m][h], rw[m][h]);
 		}
 
-	const uint4 *xbp = xb + (size_t) tile * 128 + lane;
-	const uint4 *xrp = xr + ((size_t) tile * 32 + t) * REC4;
+	const int	xt = xtile >= 0 ? xtile : tile;
+	const uint4 *xbp = xb + (size_t) xt * 128 + lane;
+	const uint4 *xrp = xr + ((size_t) xt * 32 + t) * REC4;
 
 	static_for<0, 4>([&] (auto pc) {
 		constexpr int PR = decltype(pc)::value;
-		const uint4 B = g < nb ? __ldg(xbp + 32 * PR) : zero4;
+		const uint4 B = g < nb ? xld<XS>(xbp + 32 * PR) : zero4;
 
 		static_for<0, 2>([&] (auto hc) {
 			constexpr int KB = 2 * PR + decltype(hc)::value;
@@ -182,14 +197,14 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
 						b1 = KB & 1 ? B.w : B.y;
 			const uint4 *rp = xrp + KB * 4 * REC4;
 			const bool	tv = 2 * t < nb;	/* lanes whose vectors exist */
-			const uint4 cq = tv ? __ldg(rp) : zero4;
-			const float4 rd = tv ? __ldg((const float4 *) rp + 1) : make_float4(0, 0, 0, 0);
+			const uint4 cq = tv ? xld<XS>(rp) : zero4;
+			const float4 rd = tv ? xld<XS>((const float4 *) rp + 1) : make_float4(0, 0, 0, 0);
 			const float dx[2] = {rd.x, rd.y},
 						ndxm[2] = {rd.z, rd.w};
 			uint4		r2 = zero4;
 
 			if constexpr (REC4 == 3)
-				r2 = tv ? __ldg(rp + 2) : zero4;
+				r2 = tv ? xld<XS>(rp + 2) : zero4;
 #pragma unroll
 			for (int m = 0; m < MT; m++)
 			{

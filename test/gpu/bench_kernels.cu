@@ -26,7 +26,8 @@
  * quantizing x): "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu), "q8mma" and
  * "q8m16" (matvec_q8mma.cu, 16-row units forced), "q8tma"
  * (matvec_q8tma.cu) and its variants "q8ts4" / "q8ts1" (4 or 1 tiles per
- * step), "q8t1" (16 rows per warp), "q8tg66" (66 blocks).  At n = 1 the
+ * step), "q8t1" (16 rows per warp), "q8tg66" (66 blocks), "q8txs" (x
+ * copied into each stage by the copy engine).  At n = 1 the
  * physical references for the same bytes: "read" (a kernel that only
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
@@ -566,7 +567,7 @@ main(int argc, char **argv)
 							   {"cublas", 2}, {"q8tma", 6}, {"q8ts4", 7}, {"q8t1", 8}, {"read", 9},
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
-							   {"tma128x304", 15}, {"q8tg66", 16}};
+							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K;
 
 				for (auto &p : paths)
@@ -588,7 +589,7 @@ main(int argc, char **argv)
 					if ((p.kind == 1 || p.kind == 2) && n < 16)
 						continue;
 					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
-					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16) &&
+					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18) &&
 						(n > 8 || sh.K % 256 != 0 || !tma_type))
 						continue;
 					if (p.kind == 8 && type == DS_TYPE_Q8_0)
@@ -617,12 +618,12 @@ main(int argc, char **argv)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
 														  p.kind == 5 ? 1 : 0);
-						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16)
+						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18)
 							return ds_matvec_q8tma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M,
 														  p.kind == 8 ? 1 : 0,
 														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : 0,
-														  p.kind == 16 ? 66 : 0);
+														  p.kind == 16 ? 66 : 0, p.kind == 18);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,
@@ -754,7 +755,7 @@ main(int argc, char **argv)
 	/* the bulk-copy kernel against the best of the others, and against a
 	 * kernel that only reads the same bytes */
 	printf("\nbulk-copy int8 kernel (matvec_q8tma.cu), %% of copy at n = 1 / 2 / 4 / 8 and t(8) / t(1); "
-		   "n = 1: best of dp4a/q8mma, 4 tiles per step, 16 rows per warp, 1 tile per step, read-only\n");
+		   "n = 1: best of dp4a/q8mma, 4 tiles per step, 16 rows per warp, 1 tile per step, x staged, read-only\n");
 	for (int type : all_types)
 		for (auto &sh : shapes)
 		{
@@ -788,12 +789,13 @@ main(int argc, char **argv)
 					   "16x2048 %3.0f\n", ds_type_name(type), sh.M, sh.K, pr[0] ? pr[0]->pct : 0.0,
 					   pr[1] ? pr[1]->pct : 0.0, pr[2] ? pr[2]->pct : 0.0, pr[3] ? pr[3]->pct : 0.0);
 
-			const Row  *t7 = find(type, sh, "q8ts1", 1);
+			const Row  *t7 = find(type, sh, "q8ts1", 1),
+					   *txs = find(type, sh, "q8txs", 1);
 
-			printf("%-5s %6dx%-6d | %-16s %5.2f | was %3.0f | sc4 %3.0f | 16r %3.0f | sc1 %3.0f | read %3.0f | %7.1f us\n",
+			printf("%-5s %6dx%-6d | %-16s %5.2f | was %3.0f | sc4 %3.0f | 16r %3.0f | sc1 %3.0f | xs %3.0f | read %3.0f | %7.1f us\n",
 				   ds_type_name(type), sh.M, sh.K, cell, r[3] ? r[3]->t / r[0]->t : 0.0,
 				   o1 ? o1->pct : 0.0, t12 ? t12->pct : 0.0, t1 ? t1->pct : 0.0, t7 ? t7->pct : 0.0,
-				   rd ? rd->pct : 0.0, r[0]->t * 1e6);
+				   txs ? txs->pct : 0.0, rd ? rd->pct : 0.0, r[0]->t * 1e6);
 		}
 
 	bool		large = false;

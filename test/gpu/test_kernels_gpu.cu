@@ -98,9 +98,9 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC
 };
-static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma"};
+static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc"};
 
 /* y = W x by one path against ds_ref_matmul */
 static void
@@ -120,7 +120,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	/* the dp4a and q8mma kernels compute with x quantized to int8: their own
 	 * reference */
-	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8TMA ||
+	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
 		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
 		 ds_cuda_matvec_path(type, M, K, n) != DS_CUDA_MATVEC_MMA);
 	std::vector<float> ref32;
@@ -162,6 +162,13 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			break;
 		case P_Q8TMA:
 			rc = ds_cuda_matvec_q8tma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_Q8TXS:			/* x staged by the copy engine */
+			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy, 0, 0, 1);
+			break;
+		case P_Q8TSC:			/* 1 or 4 tiles per step, 16 rows per warp, by the shape's parity */
+			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy,
+											1, M % 2 ? 4 : 1, 0);
 			break;
 		case P_FUSED:
 			rc = ds_cuda_gemm_fused(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
@@ -205,7 +212,8 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	double		e = rel_err(g.data(), r.data(), g.size());
 	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
-		path == P_Q8MMA || path == P_Q8TMA || (path == P_MATMUL && n <= 8);
+		path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
+		(path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
 	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)%s",
@@ -289,6 +297,18 @@ test_products(void)
 			test_product(type, 20001, 3584, 8, P_Q8TMA, false, true);
 			/* whole row blocks per block (no partial sums) */
 			test_product(type, 270001, 256, 1, P_Q8TMA, false, false);
+			/* the same with x staged by the copy engine, and the other
+			 * step widths */
+			test_product(type, 333, 256, 1, P_Q8TXS, false, false);
+			test_product(type, 3, 768, 8, P_Q8TXS, false, false);
+			test_product(type, 1000, 2048, 5, P_Q8TXS, true, false);
+			test_product(type, 1101, 512, 6, P_Q8TXS, true, true, 8);
+			test_product(type, 4099, 3584, 1, P_Q8TXS, false, false);
+			test_product(type, 513, 18944, 7, P_Q8TXS, false, false);
+			test_product(type, 20001, 3584, 8, P_Q8TXS, false, true);
+			test_product(type, 270001, 256, 1, P_Q8TXS, false, false);
+			test_product(type, 1101, 1280, 3, P_Q8TSC, false, false);
+			test_product(type, 4098, 3584, 1, P_Q8TSC, true, false);
 		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
@@ -723,6 +743,9 @@ test_errors(void)
 	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q6_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
 							  DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma on Q6_K -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+									DS_CUDA_F32, 100, 0, 3, 0);
+	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with 3 tiles per step -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q4_K, 100, 768, d, DS_CUDA_F32, 768, 9, d,
 							  DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with n = 9 -> %s", ds_cuda_status_name(rc));
