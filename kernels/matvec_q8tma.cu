@@ -239,21 +239,40 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			bulk_copy(dst + C::XB, a.xr + (size_t) c * SC * 32 * C::REC4, (uint32_t) ntv * 512 * C::REC4, bar);
 		};
 
-		/* the first stages' weights before x is ready, then their x */
-		for (long i = 0; i < first; i++)
-			weights(i);
-		if constexpr (C::XS)
+		if constexpr (!C::XS)
 		{
+			long		i = 0;
+
+			for (long s = b0; s < b1; s++, i++)
+			{
+				const int	slot = (int) (i % QS);
+				const int	j = (int) (s / a.nch),
+							c = (int) (s - (long) j * a.nch);
+				const uint32_t bar = full0 + 8 * slot;
+
+				if (i >= QS)
+					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
+				mbar_arrive_expect_tx(bar, C::STAGE);
+				asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
+							 "[%0], [%1, {%2, %3}], [%4];\n"
+							 :: "r"(ring_s + slot * C::STAGE), "l"(&tm), "r"(c * (SC * C::TB / 8)),
+							 "r"(j * C::RB), "r"(bar) : "memory");
+			}
+		}
+		else
+		{
+			/* the first stages' weights before x is ready, then their x */
+			for (long i = 0; i < first; i++)
+				weights(i);
 			grid_dependency_wait();
 			for (long i = 0; i < first; i++)
 				xcopy(i);
-		}
-		for (long i = first; i < nsteps; i++)
-		{
-			mbar_wait(empty0 + 8 * (int) (i % QS), (uint32_t) ((i / QS - 1) & 1));
-			weights(i);
-			if constexpr (C::XS)
+			for (long i = first; i < nsteps; i++)
+			{
+				mbar_wait(empty0 + 8 * (int) (i % QS), (uint32_t) ((i / QS - 1) & 1));
+				weights(i);
 				xcopy(i);
+			}
 		}
 		return;
 	}
