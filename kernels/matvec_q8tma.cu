@@ -8,12 +8,15 @@
  * registers nor issue slots of the compute warps.
  *
  *  - The weights are a 2-D tensor of 8-byte words (rb / 8 per row, M
- *    rows).  A step is one 256-element tile of a block of RB = 16 MT TW
- *    rows: one or two copies of a box PITCH bytes wide, rows past M
- *    zero-filled by the copy engine (never read).  PITCH is the tile's
- *    bytes, 16 more for Q4_1 (160), so that rows g = 0..7 of a warp's
- *    loads fall on distinct banks.  Compute warp w takes rows 16 MT w ..
- *    of every step (dsq8mma::q8_tile, the q8mma kernel's tile product).
+ *    rows).  A step is one copy-engine box of RB rows x SC tiles (SC = 2
+ *    by default: 128 rows x 304 bytes for Q4_K), PITCH bytes wide: SC
+ *    tiles, plus 16 bytes where that is a multiple of 32, so that rows g =
+ *    0..7 of a warp's loads fall on distinct banks; rows past M and bytes
+ *    past a row's end are zero-filled by the copy engine (never read).
+ *    The TW = 8 compute warps are RG row groups of 16 MT rows x SC tile
+ *    columns; each computes its rows of its tile (dsq8mma::q8_tile, the
+ *    q8mma kernel's tile product) and the columns' sums are added in
+ *    column order at the end of a row block.
  *  - Work: each block takes a range of whole row blocks where they divide
  *    evenly enough among the blocks (within 3%); otherwise it is split
  *    stream-K style: the steps (row block, SC tiles) in order are cut into
@@ -21,11 +24,14 @@
  *    same number of bytes whatever the shape.  A row block
  *    that one block covers whole is stored straight to y; one shared by
  *    several blocks has each block's partial sums written to the workspace
- *    and the last to arrive (a counter per row block and warp) adds them in
- *    block order: results do not depend on timing.
+ *    and the last to arrive (a counter per row block and row group) adds
+ *    them in block order (split.cuh): results do not depend on timing.
  *  - x is quantized into the B fragments and records of k_prep_mma first;
  *    this kernel is its programmatic dependent, and its copy lane starts
- *    the weight copies before the compute warps wait for x.
+ *    the weight copies before the compute warps wait for x.  With XS the
+ *    copy lane also copies each step's x fragments and records into the
+ *    stage (after waiting for x), and the compute warps read x from
+ *    shared memory.
  *
  * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K (rows a multiple of 16
  * bytes, which Q6_K's 210-byte blocks are not in general); K % 256 == 0.
