@@ -6,9 +6,9 @@
 #   bash test/gpu/run_device.sh [quick|small]
 #     quick: tests only, no benchmark
 #     small: tests, the benchmark at n = 1, 2, 4, 8 (the small-batch
-#            kernels), memcheck of the q8tma products, Nsight Compute
-#            profiles of q8tma if time is left; at most 7 files in $OUT;
-#            time-boxed
+#            kernels), a rows sweep for the fixed cost per call, memcheck
+#            of the q8tma products, Nsight Compute profiles of q8tma if
+#            time is left; at most 7 files in $OUT; time-boxed
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-build/gpu-out}
@@ -53,6 +53,13 @@ if [ "$mode" = small ]; then
 	DS_BENCH_BATCHES=${DS_BENCH_BATCHES:-1,2,4,8} timeout 300 build/kernels/bench_kernels "$OUT/bench_full.txt" \
 		> "$OUT/bench.txt" 2>&1 || status=1
 	stamp "bench"
+	# the fixed cost per call: Q4_0 at K = 3584 over a range of rows (appended to bench.txt)
+	if [ -z "${DS_BENCH_MLIST:-}" ]; then
+		env -u DS_BENCH_SHAPES DS_BENCH_MLIST=2368,9472,18944,37888,75776,152064 DS_BENCH_TYPES=Q4_0 \
+			DS_BENCH_BATCHES=1 DS_BENCH_PATHS=dp4a,q8mma,q8tma,q8txs,read,tma128x304 timeout 120 \
+			build/kernels/bench_kernels 2>&1 | grep -E '^sweep' >> "$OUT/bench.txt" || status=1
+		stamp "rows sweep"
+	fi
 	if command -v compute-sanitizer > /dev/null; then
 		DS_TEST_ONLY=q8tma DS_TEST_SEED=12345 timeout 120 compute-sanitizer --tool memcheck \
 			--print-limit 20 build/kernels/test_kernels_gpu > "$OUT/memcheck.log" 2>&1
@@ -79,6 +86,7 @@ if [ "$mode" = small ]; then
 	awk '/^small-batch/ { on = 1 } on && /\|/ { split($0, c, "|"); printf "%-20s|%s|%s\n", c[1], c[4], c[5] }' \
 		"$OUT/bench.txt"
 	sed -n '/^bulk-copy/,/^$/p' "$OUT/bench.txt"
+	grep -E '^sweep' "$OUT/bench.txt"
 elif [ "$mode" != quick ]; then
 	if command -v compute-sanitizer > /dev/null && [ "${DS_SANITIZE:-1}" = 1 ]; then
 		DS_TEST_SEED=12345 timeout 300 compute-sanitizer --tool memcheck --print-limit 20 \
