@@ -14,6 +14,8 @@
 #include <cublas_v2.h>
 #include <stdint.h>
 
+#include <utility>
+
 #include "deepseek_kernels.h"
 #include "quant.h"
 
@@ -82,6 +84,30 @@ static inline size_t
 ds_ws_round(size_t n)
 {
 	return (n + 255) & ~(size_t) 255;
+}
+
+/*
+ * Launch a kernel as the programmatic dependent of the one before it on
+ * the stream (PDL): it may start while that one runs, and waits for it
+ * with griddepcontrol.wait where it needs its results.
+ */
+template <typename... KArgs, typename... Args>
+static inline cudaError_t
+ds_launch_pdl(void (*kernel) (KArgs...), int grid, int block, int smem, cudaStream_t stream,
+			  Args &&...args)
+{
+	cudaLaunchConfig_t cfg = {};
+	cudaLaunchAttribute attr[1];
+
+	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	attr[0].val.programmaticStreamSerializationAllowed = 1;
+	cfg.gridDim = dim3(grid);
+	cfg.blockDim = dim3(block);
+	cfg.dynamicSmemBytes = smem;
+	cfg.stream = stream;
+	cfg.attrs = attr;
+	cfg.numAttrs = 1;
+	return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 /* Raise a kernel's dynamic shared memory limit (once per instantiation). */

@@ -477,18 +477,7 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_
 	a.jpw = (int) ((a.njobs + wmax - 1) / wmax);
 
 	const int	warps = (a.njobs + a.jpw - 1) / a.jpw;
-	cudaLaunchConfig_t cfg = {};
-	cudaLaunchAttribute attr[1];
-
-	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-	attr[0].val.programmaticStreamSerializationAllowed = 1;
-	cfg.gridDim = dim3((warps + DW - 1) / DW);
-	cfg.blockDim = dim3(DT);
-	cfg.dynamicSmemBytes = Z::SMEM;
-	cfg.stream = stream;
-	cfg.attrs = attr;
-	cfg.numAttrs = 1;
-	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, k_matvec_dp4a<T, NB, R>, a));
+	DS_CUDA_CHECK(ds_launch_pdl(k_matvec_dp4a<T, NB, R>, (warps + DW - 1) / DW, DT, Z::SMEM, stream, a));
 	return DS_CUDA_OK;
 }
 

@@ -445,18 +445,7 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.xsplit = !x_bf16;
 
 	const int	warps = (int) ((units + a.upw - 1) / a.upw);
-	cudaLaunchConfig_t cfg = {};
-	cudaLaunchAttribute attr[1];
-
-	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-	attr[0].val.programmaticStreamSerializationAllowed = 1;
-	cfg.gridDim = dim3((warps + QW - 1) / QW);
-	cfg.blockDim = dim3(QT);
-	cfg.dynamicSmemBytes = C::SMEM;
-	cfg.stream = stream;
-	cfg.attrs = attr;
-	cfg.numAttrs = 1;
-	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, a));
+	DS_CUDA_CHECK(ds_launch_pdl(kern, (warps + QW - 1) / QW, QT, C::SMEM, stream, a));
 	return DS_CUDA_OK;
 }
 

@@ -45,6 +45,7 @@
 #include "matvec.cuh"
 #include "q8mma.cuh"
 #include "split.cuh"
+#include "tma.cuh"
 
 namespace
 {
@@ -113,55 +114,6 @@ struct TArgs
 				y_bf16;
 };
 
-__device__ __forceinline__ uint32_t
-smem_u32(const void *p)
-{
-	return (uint32_t) __cvta_generic_to_shared(p);
-}
-
-__device__ __forceinline__ void
-mbar_init(uint32_t bar, uint32_t count)
-{
-	asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void
-mbar_arrive(uint32_t bar)
-{
-	asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
-}
-
-__device__ __forceinline__ void
-mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes)
-{
-	asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
-				 :: "r"(bar), "r"(bytes) : "memory");
-}
-
-__device__ __forceinline__ void
-mbar_wait(uint32_t bar, uint32_t parity)
-{
-	uint32_t	done;
-
-	do
-	{
-		asm volatile("{\n\t.reg .pred p;\n\t"
-					 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
-					 "selp.u32 %0, 1, 0, p;\n}\n"
-					 : "=r"(done) : "r"(bar), "r"(parity) : "memory");
-	} while (!done);
-}
-
-/* bytes (a multiple of 16) from global src to shared dst, both 16-byte
- * aligned, completing on the mbarrier bar */
-__device__ __forceinline__ void
-bulk_copy(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar)
-{
-	asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes "
-				 "[%0], [%1], %2, [%3];\n"
-				 :: "r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
-}
-
 template <int T, bool ONE, int MTP, int SCP, bool XSP>
 __global__ void __launch_bounds__(TCfg<T, MTP, SCP, XSP>::TT, 1)
 k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
@@ -210,43 +162,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		const uint32_t ring_s = smem_u32(ring),
 					xring_s = smem_u32(xring);
-		const long	nsteps = b1 - b0,
-					first = nsteps < QS ? nsteps : QS;
-		auto		xbytes = [&] (long i) -> uint32_t {
-			const long	s = b0 + i;
-			const int	c = (int) (s % a.nch),
-						ntv = min(SC, a.nt - c * SC);
-
-			return C::XS ? (uint32_t) ntv * (2048 + 512 * C::REC4) : 0;
-		};
-		auto		weights = [&] (long i) {
-			const long	s = b0 + i;
-			const int	slot = (int) (i % QS);
-			const int	j = (int) (s / a.nch),
-						c = (int) (s - (long) j * a.nch);
-			const uint32_t bar = full0 + 8 * slot;
-
-			mbar_arrive_expect_tx(bar, C::STAGE + xbytes(i));
-			asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
-						 "[%0], [%1, {%2, %3}], [%4];\n"
-						 :: "r"(ring_s + slot * C::STAGE), "l"(&tm), "r"(c * (SC * C::TB / 8)),
-						 "r"(j * C::RB), "r"(bar) : "memory");
-		};
-		/* XS: the step's x fragments and records, two 1-D bulk copies */
-		auto		xcopy = [&] (long i) {
-			const long	s = b0 + i;
-			const int	slot = (int) (i % QS);
-			const int	c = (int) (s % a.nch),
-						ntv = min(SC, a.nt - c * SC);
-			const uint32_t bar = full0 + 8 * slot,
-						dst = xring_s + slot * C::XSTAGE;
-
-			bulk_copy(dst, a.xb + (size_t) c * SC * 128, (uint32_t) ntv * 2048, bar);
-			bulk_copy(dst + C::XB, a.xr + (size_t) c * SC * 32 * C::REC4, (uint32_t) ntv * 512 * C::REC4, bar);
-		};
 
 		if constexpr (!C::XS)
 		{
+			/* (kept as written: this is the loop measured and tested on the GPU) */
 			long		i = 0;
 
 			for (long s = b0; s < b1; s++, i++)
@@ -259,14 +178,39 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				if (i >= QS)
 					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
 				mbar_arrive_expect_tx(bar, C::STAGE);
-				asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
-							 "[%0], [%1, {%2, %3}], [%4];\n"
-							 :: "r"(ring_s + slot * C::STAGE), "l"(&tm), "r"(c * (SC * C::TB / 8)),
-							 "r"(j * C::RB), "r"(bar) : "memory");
+				tma_load_2d(ring_s + slot * C::STAGE, &tm, c * (SC * C::TB / 8), j * C::RB, bar);
 			}
 		}
 		else
 		{
+			const long	nsteps = b1 - b0,
+						first = nsteps < QS ? nsteps : QS;
+			/* step i's weights and the x bytes its stage also waits for */
+			auto		weights = [&] (long i) {
+				const long	s = b0 + i;
+				const int	slot = (int) (i % QS);
+				const int	j = (int) (s / a.nch),
+							c = (int) (s - (long) j * a.nch);
+				const uint32_t bar = full0 + 8 * slot;
+
+				if (i >= QS)
+					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
+				mbar_arrive_expect_tx(bar, C::STAGE + (uint32_t) min(SC, a.nt - c * SC) * (2048 + 512 * C::REC4));
+				tma_load_2d(ring_s + slot * C::STAGE, &tm, c * (SC * C::TB / 8), j * C::RB, bar);
+			};
+			/* step i's x fragments and records, two 1-D bulk copies */
+			auto		xcopy = [&] (long i) {
+				const long	s = b0 + i;
+				const int	slot = (int) (i % QS);
+				const int	c = (int) (s % a.nch),
+							ntv = min(SC, a.nt - c * SC);
+				const uint32_t bar = full0 + 8 * slot,
+							dst = xring_s + slot * C::XSTAGE;
+
+				bulk_copy(dst, a.xb + (size_t) c * SC * 128, (uint32_t) ntv * 2048, bar);
+				bulk_copy(dst + C::XB, a.xr + (size_t) c * SC * 32 * C::REC4, (uint32_t) ntv * 512 * C::REC4, bar);
+			};
+
 			/* the first stages' weights before x is ready, then their x */
 			for (long i = 0; i < first; i++)
 				weights(i);
@@ -275,7 +219,6 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				xcopy(i);
 			for (long i = first; i < nsteps; i++)
 			{
-				mbar_wait(empty0 + 8 * (int) (i % QS), (uint32_t) ((i / QS - 1) & 1));
 				weights(i);
 				xcopy(i);
 			}
@@ -517,18 +460,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.ldy = ldy;
 	a.y_bf16 = y_bf16;
 
-	cudaLaunchConfig_t cfg = {};
-	cudaLaunchAttribute attr[1];
-
-	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-	attr[0].val.programmaticStreamSerializationAllowed = 1;
-	cfg.gridDim = dim3(G);
-	cfg.blockDim = dim3(C::TT);
-	cfg.dynamicSmemBytes = C::SMEM;
-	cfg.stream = stream;
-	cfg.attrs = attr;
-	cfg.numAttrs = 1;
-	DS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, tm, a));
+	DS_CUDA_CHECK(ds_launch_pdl(kern, G, C::TT, C::SMEM, stream, tm, a));
 	return DS_CUDA_OK;
 }
 

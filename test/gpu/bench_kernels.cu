@@ -256,6 +256,8 @@ k_read(const uint4 *a, size_t n, unsigned *out)
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include "tma.cuh"
+
 template <int ROWS, int BW>
 __global__ void __launch_bounds__(288, 1)
 k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsigned *out)
@@ -267,7 +269,7 @@ k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsi
 				warp = threadIdx.x >> 5;
 	const long	b0 = (long) blockIdx.x * steps / gridDim.x,
 				b1 = (long) (blockIdx.x + 1) * steps / gridDim.x;
-	const uint32_t full0 = (uint32_t) __cvta_generic_to_shared(smem),
+	const uint32_t full0 = smem_u32(smem),
 				empty0 = full0 + 8 * QS,
 				ring = full0 + 128;
 
@@ -275,20 +277,12 @@ k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsi
 	{
 		for (int q = 0; q < QS; q++)
 		{
-			asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(full0 + 8 * q), "r"(1));
-			asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(empty0 + 8 * q), "r"(8));
+			mbar_init(full0 + 8 * q, 1);
+			mbar_init(empty0 + 8 * q, 8);
 		}
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 	}
 	__syncthreads();
-	auto		wait = [] (uint32_t bar, uint32_t par) {
-		uint32_t	done;
-
-		do
-			asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
-						 "selp.u32 %0, 1, 0, p;\n}\n" : "=r"(done) : "r"(bar), "r"(par) : "memory");
-		while (!done);
-	};
 
 	if (warp == 8)
 	{
@@ -303,13 +297,9 @@ k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsi
 						c = (int) (s - (long) rbk * chunks);
 
 			if (i >= QS)
-				wait(empty0 + 8 * q, (uint32_t) ((i / QS - 1) & 1));
-			asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
-						 :: "r"(full0 + 8 * q), "r"(STAGE) : "memory");
-			asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
-						 "[%0], [%1, {%2, %3}], [%4];\n"
-						 :: "r"(ring + q * STAGE), "l"(&tm), "r"(c * (BW / 8)), "r"(rbk * ROWS),
-						 "r"(full0 + 8 * q) : "memory");
+				mbar_wait(empty0 + 8 * q, (uint32_t) ((i / QS - 1) & 1));
+			mbar_arrive_expect_tx(full0 + 8 * q, STAGE);
+			tma_load_2d(ring + q * STAGE, &tm, c * (BW / 8), rbk * ROWS, full0 + 8 * q);
 		}
 		return;
 	}
@@ -322,12 +312,12 @@ k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsi
 		const int	q = (int) (i % QS);
 		uint32_t	v;
 
-		wait(full0 + 8 * q, (uint32_t) ((i / QS) & 1));
+		mbar_wait(full0 + 8 * q, (uint32_t) ((i / QS) & 1));
 		asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(ring + q * STAGE + 16 * (warp * 32 + lane)));
 		acc ^= v;
 		__syncwarp();
 		if (lane == 0)
-			asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(empty0 + 8 * q) : "memory");
+			mbar_arrive(empty0 + 8 * q);
 	}
 	if (acc == 0x9e3779b9u)
 		out[0] = acc;

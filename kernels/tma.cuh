@@ -1,0 +1,73 @@
+/*
+ * tma.cuh -- the PTX of the copy engine and its barriers, as the
+ * copy-engine kernels use them: 32-bit shared-memory addresses, mbarriers
+ * (init, arrive, arrive with an expected byte count, wait on a phase
+ * parity), 1-D bulk copies and 2-D tensor copies completing on an
+ * mbarrier.  sm_90.
+ */
+#ifndef DS_KERNELS_TMA_CUH
+#define DS_KERNELS_TMA_CUH
+
+#include <cuda.h>
+#include <stdint.h>
+
+__device__ __forceinline__ uint32_t
+smem_u32(const void *p)
+{
+	return (uint32_t) __cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void
+mbar_init(uint32_t bar, uint32_t count)
+{
+	asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void
+mbar_arrive(uint32_t bar)
+{
+	asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+
+__device__ __forceinline__ void
+mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes)
+{
+	asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+				 :: "r"(bar), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void
+mbar_wait(uint32_t bar, uint32_t parity)
+{
+	uint32_t	done;
+
+	do
+	{
+		asm volatile("{\n\t.reg .pred p;\n\t"
+					 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+					 "selp.u32 %0, 1, 0, p;\n}\n"
+					 : "=r"(done) : "r"(bar), "r"(parity) : "memory");
+	} while (!done);
+}
+
+/* bytes (a multiple of 16) from global src to shared dst, both 16-byte
+ * aligned, completing on the mbarrier bar */
+__device__ __forceinline__ void
+bulk_copy(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar)
+{
+	asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes "
+				 "[%0], [%1], %2, [%3];\n"
+				 :: "r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+
+/* a box of a 2-D tensor map at element coordinates (x, y) into shared dst
+ * (128-byte aligned), completing on the mbarrier bar */
+__device__ __forceinline__ void
+tma_load_2d(uint32_t dst, const CUtensorMap *tm, int x, int y, uint32_t bar)
+{
+	asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
+				 "[%0], [%1, {%2, %3}], [%4];\n"
+				 :: "r"(dst), "l"(tm), "r"(x), "r"(y), "r"(bar) : "memory");
+}
+
+#endif							/* DS_KERNELS_TMA_CUH */
