@@ -38,9 +38,6 @@
  * Numerics are the q8mma kernel's: the product with the int8-quantized x,
  * ds_ref_matmul_q8 to ~3e-7 relative.
  */
-#include <cuda.h>
-#include <cudaTypedefs.h>
-
 #include "common.cuh"
 #include "matvec.cuh"
 #include "q8mma.cuh"
@@ -358,26 +355,6 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	}
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encode_tiled;
-
-/* the driver's tensor-map encoder, looked up once (no link to libcuda) */
-int
-tensor_map_encoder(void)
-{
-	if (!encode_tiled)
-	{
-		void	   *fn = NULL;
-		cudaDriverEntryPointQueryResult q;
-
-		DS_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
-													   cudaEnableDefault, &q));
-		DS_REQUIRE(q == cudaDriverEntryPointSuccess && fn != NULL, DS_CUDA_ERR_CUDA,
-				   "the driver has no cuTensorMapEncodeTiled");
-		encode_tiled = (PFN_cuTensorMapEncodeTiled_v12000) fn;
-	}
-	return DS_CUDA_OK;
-}
-
 template <int T, int MTP, int SCP, bool XSP>
 int
 q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
@@ -417,25 +394,14 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	DS_REQUIRE(xb_bytes + xr_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
 			   "workspace too small for the int8 x fragments");
 
-	/* the weights as a 2-D tensor of 8-byte words: rb / 8 per row, M rows;
-	 * a box is RB rows x PITCH bytes */
+	/* the weights as a 2-D tensor of 8-byte words, boxes of RB rows x PITCH
+	 * bytes */
 	CUtensorMap tm;
 	const uint32_t rb = (uint32_t) ds_row_size(T, K);
-	const cuuint64_t gdim[2] = {rb / 8, (cuuint64_t) M},
-				gstride[1] = {rb};
-	const cuuint32_t box[2] = {C::PITCH / 8, C::RB},
-				estride[2] = {1, 1};
 
-	DS_TRY(tensor_map_encoder());
 	DS_REQUIRE(rb % 16 == 0, DS_CUDA_ERR_UNSUPPORTED, "rows must be a multiple of 16 bytes");
-	{
-		const CUresult cr = encode_tiled(&tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, 2, (void *) w, gdim, gstride,
-										 box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
-										 CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-										 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-
-		DS_REQUIRE(cr == CUDA_SUCCESS, DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed");
-	}
+	DS_REQUIRE(ds_weight_tensor_map(&tm, w, rb, (uint64_t) M, C::PITCH, C::RB) == CUDA_SUCCESS,
+			   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
 
 	TArgs		a;
 	uint8_t    *xb = ctx->ws;

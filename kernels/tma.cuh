@@ -3,12 +3,14 @@
  * copy-engine kernels use them: 32-bit shared-memory addresses, mbarriers
  * (init, arrive, arrive with an expected byte count, wait on a phase
  * parity), 1-D bulk copies and 2-D tensor copies completing on an
- * mbarrier.  sm_90.
+ * mbarrier.  sm_90.  On the host: the tensor map of a weight matrix.
  */
 #ifndef DS_KERNELS_TMA_CUH
 #define DS_KERNELS_TMA_CUH
 
 #include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
 #include <stdint.h>
 
 __device__ __forceinline__ uint32_t
@@ -68,6 +70,40 @@ tma_load_2d(uint32_t dst, const CUtensorMap *tm, int x, int y, uint32_t bar)
 	asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
 				 "[%0], [%1, {%2, %3}], [%4];\n"
 				 :: "r"(dst), "l"(tm), "r"(x), "r"(y), "r"(bar) : "memory");
+}
+
+/*
+ * The tensor map of M rows of rb bytes (rb % 16 == 0) at w, as 8-byte
+ * words, boxes of box_rows rows x box_bytes bytes (box_bytes % 16 == 0);
+ * rows past M and bytes past a row's end read as zeros.  The driver's
+ * encoder is looked up once through the runtime (no link to libcuda).
+ * CUDA_ERROR_NOT_FOUND when the driver has none.
+ */
+static inline CUresult
+ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, uint32_t box_bytes,
+					 uint32_t box_rows)
+{
+	static PFN_cuTensorMapEncodeTiled_v12000 encode;
+
+	if (!encode)
+	{
+		void	   *fn = NULL;
+		cudaDriverEntryPointQueryResult q;
+
+		if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) !=
+			cudaSuccess || q != cudaDriverEntryPointSuccess || !fn)
+			return CUDA_ERROR_NOT_FOUND;
+		encode = (PFN_cuTensorMapEncodeTiled_v12000) fn;
+	}
+
+	const cuuint64_t gdim[2] = {rb / 8, M},
+				gstride[1] = {rb};
+	const cuuint32_t box[2] = {box_bytes / 8, box_rows},
+				estride[2] = {1, 1};
+
+	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, 2, (void *) w, gdim, gstride, box, estride,
+				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
 #endif							/* DS_KERNELS_TMA_CUH */

@@ -253,9 +253,6 @@ k_read(const uint4 *a, size_t n, unsigned *out)
  * give it back.  What the bulk-copy kernel's memory side reaches with its
  * box shape (256 rows x 144 bytes) and with wider, shorter boxes.
  */
-#include <cuda.h>
-#include <cudaTypedefs.h>
-
 #include "tma.cuh"
 
 template <int ROWS, int BW>
@@ -323,8 +320,6 @@ k_tma_probe(const __grid_constant__ CUtensorMap tm, long steps, int chunks, unsi
 		out[0] = acc;
 }
 
-static PFN_cuTensorMapEncodeTiled_v12000 probe_encode;
-
 /* one stream of the weights (rb bytes per row, M rows) by the probe */
 template <int ROWS, int BW>
 static int
@@ -332,26 +327,10 @@ tma_probe(cudaStream_t s, const void *w, size_t rb, int M, int sms, unsigned *ou
 {
 	static bool set = false;
 	CUtensorMap tm;
-	const cuuint64_t gdim[2] = {rb / 8, (cuuint64_t) M},
-				gstride[1] = {rb};
-	const cuuint32_t box[2] = {BW / 8, ROWS},
-				es[2] = {1, 1};
 	const int	chunks = (int) ((rb + BW - 1) / BW);
 	const long	steps = (long) ((M + ROWS - 1) / ROWS) * chunks;
 
-	if (!probe_encode)
-	{
-		void	   *fn = NULL;
-		cudaDriverEntryPointQueryResult q;
-
-		if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) !=
-			cudaSuccess || !fn)
-			return 1;
-		probe_encode = (PFN_cuTensorMapEncodeTiled_v12000) fn;
-	}
-	if (rb % 16 || probe_encode(&tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, 2, (void *) w, gdim, gstride, box, es,
-								CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-								CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+	if (rb % 16 || ds_weight_tensor_map(&tm, w, rb, (uint64_t) M, BW, ROWS) != CUDA_SUCCESS)
 		return 1;
 	if (!set)
 	{
