@@ -217,6 +217,18 @@ DS_CUDA_API int			ds_cuda_gemm_fused(ds_cuda_context *ctx, ds_cuda_stream stream
 							   void *y, ds_cuda_dtype ytype, int ldy);
 
 /*
+ * Larger batches on Hopper's warpgroup instructions (wgmma): the weights
+ * are dequantized to bf16 in shared memory by a producer warpgroup and
+ * multiplied from there by two consumer warpgroups, one block per
+ * multiprocessor.  Accuracy as ds_cuda_gemm_fused.  Compute capability
+ * 9.0 only (DS_CUDA_ERR_UNSUPPORTED elsewhere).
+ */
+DS_CUDA_API int			ds_cuda_gemm_wgmma(ds_cuda_context *ctx, ds_cuda_stream stream,
+							   const void *w, int wtype, int M, int K,
+							   const void *x, ds_cuda_dtype xtype, int ldx, int n,
+							   void *y, ds_cuda_dtype ytype, int ldy);
+
+/*
  * Larger batches through cuBLAS: row slabs of W are dequantized into a bf16
  * scratch in the workspace and multiplied with cublasGemmEx (bf16 in, f32
  * accumulate).  BF16 weights are used in place.

@@ -25,6 +25,7 @@
 #include "matvec.cuh"
 #include "qblock.cuh"
 #include "tile_copy.cuh"
+#include "gemm_bf16.cuh"
 
 namespace
 {
@@ -64,53 +65,6 @@ struct Gf
 	static constexpr int TAB_BYTES = GF_ROWS * TP * 4;
 	static constexpr int SMEM = NSW * W_STAGE + NSX * X_STAGE + TAB_BYTES;
 };
-
-/* x (f32 or bf16, [n][ldx]) to bf16 [n][K] with each group in kmap order. */
-template <int T>
-__global__ void
-k_xperm(const void *x, int ldx, int x_bf16, int n, int K, uint16_t *xp)
-{
-	using QT = dsq::Q<T>;
-	const int	ng = K / 32;
-	size_t		i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
-
-	if (i >= (size_t) n * ng * 4)
-		return;
-
-	int			t = (int) (i & 3);
-	size_t		q = i >> 2;
-	int			grp = (int) (q % ng),
-				b = (int) (q / ng);
-	uint32_t	r4[4];
-
-#pragma unroll
-	for (int r = 0; r < 4; r++)
-	{
-		size_t		base = (size_t) b * ldx + grp * 32;
-
-		r4[r] = dsq::pack_bf16x2(ds_load_act(x, base + QT::kmap(t, r, 0), x_bf16),
-								 ds_load_act(x, base + QT::kmap(t, r, 1), x_bf16));
-	}
-	*(uint4 *) (xp + (size_t) b * K + grp * 32 + 8 * t) = make_uint4(r4[0], r4[1], r4[2], r4[3]);
-}
-
-/* Register r of a decoded fragment as bf16 weights: s * A + c, or the
- * weight itself for F16 (hi + lo parts) and BF16. */
-template <int T>
-__device__ __forceinline__ uint32_t
-scaled(const uint32_t (&a)[dsq::Q<T>::NPL][4], int r, float2 sc)
-{
-	using QT = dsq::Q<T>;
-
-	if constexpr (QT::SG == 0 && QT::NPL == 1)
-		return a[0][r];
-	else if constexpr (QT::SG == 0)
-		return dsq::pack_bf16x2(dsq::bf16_lo(a[0][r]) + dsq::bf16_lo(a[1][r]),
-								dsq::bf16_hi(a[0][r]) + dsq::bf16_hi(a[1][r]));
-	else
-		return dsq::pack_bf16x2(fmaf(sc.x, dsq::bf16_lo(a[0][r]), sc.y),
-								fmaf(sc.x, dsq::bf16_hi(a[0][r]), sc.y));
-}
 
 template <int T, int NT>
 __global__ void __launch_bounds__(GF_THREADS, NT == 4 ? 2 : 1)
@@ -248,10 +202,10 @@ k_gemm_fused(GfArgs a)
 						sg = ((const float2 *) (tab + rl * C::TP))[sgi];
 						s8 = ((const float2 *) (tab + (rl + 8) * C::TP))[sgi];
 					}
-					A[mt][m][0] = scaled<T>(ag, 2 * m, sg);
-					A[mt][m][1] = scaled<T>(a8, 2 * m, s8);
-					A[mt][m][2] = scaled<T>(ag, 2 * m + 1, sg);
-					A[mt][m][3] = scaled<T>(a8, 2 * m + 1, s8);
+					A[mt][m][0] = ds_scaled_bf16<T>(ag, 2 * m, sg);
+					A[mt][m][1] = ds_scaled_bf16<T>(a8, 2 * m, s8);
+					A[mt][m][2] = ds_scaled_bf16<T>(ag, 2 * m + 1, sg);
+					A[mt][m][3] = ds_scaled_bf16<T>(a8, 2 * m + 1, s8);
 				}
 			}
 #pragma unroll

@@ -20,10 +20,14 @@ KBUILD = build/kernels
 
 # sm_90 machine code plus compute_90 PTX for other cards.  Objects keep their
 # symbols hidden; deepseek_kernels.h marks the exported API.
-NVCC_FLAGS = -O3 -std=c++17 -lineinfo \
-	-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+NVCC_COMMON = -O3 -std=c++17 -lineinfo \
 	-Xcompiler -fPIC -Xcompiler -fvisibility=hidden -Xcompiler -Wall \
 	-Isrc/engine -Ikernels
+NVCC_FLAGS = $(NVCC_COMMON) \
+	-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+# the wgmma GEMM (gemm_wgmma.cu) uses Hopper's warpgroup instructions: sm_90a
+# code only (its launcher checks for compute capability 9.0)
+NVCC_FLAGS_90A = $(NVCC_COMMON) -gencode arch=compute_90a,code=sm_90a
 CUDA_LIBS = -L$(CUDA_HOME)/lib64 -lcublas -lcudart -Xlinker -rpath,$(CUDA_HOME)/lib64
 KERNEL_OBJS = $(patsubst kernels/%.cu,$(KBUILD)/%.o,$(KERNEL_CU)) $(KBUILD)/quant.o
 KERNEL_REF_OBJS = $(patsubst kernels/ref/%.c,$(KBUILD)/ref/%.o,$(KERNEL_REF_SRCS))
@@ -41,6 +45,10 @@ cuda: deepseek_cuda.so
 $(KBUILD)/%.o: kernels/%.cu $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+$(KBUILD)/gemm_wgmma.o: kernels/gemm_wgmma.cu $(KERNEL_HDRS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS_90A) -c $< -o $@
 
 deepseek_cuda.so: $(KERNEL_OBJS)
 	$(NVCC) -shared -Xcompiler -fPIC -o $@ $^ $(CUDA_LIBS) -Xlinker --no-undefined

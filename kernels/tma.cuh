@@ -72,16 +72,10 @@ tma_load_2d(uint32_t dst, const CUtensorMap *tm, int x, int y, uint32_t bar)
 				 :: "r"(dst), "l"(tm), "r"(x), "r"(y), "r"(bar) : "memory");
 }
 
-/*
- * The tensor map of M rows of rb bytes (rb % 16 == 0) at w, as 8-byte
- * words, boxes of box_rows rows x box_bytes bytes (box_bytes % 16 == 0);
- * rows past M and bytes past a row's end read as zeros.  The driver's
- * encoder is looked up once through the runtime (no link to libcuda).
- * CUDA_ERROR_NOT_FOUND when the driver has none.
- */
-static inline CUresult
-ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, uint32_t box_bytes,
-					 uint32_t box_rows)
+/* the driver's tensor-map encoder, looked up once through the runtime (no
+ * link to libcuda); NULL when the driver has none */
+static inline PFN_cuTensorMapEncodeTiled_v12000
+ds_tensor_map_encoder(void)
 {
 	static PFN_cuTensorMapEncodeTiled_v12000 encode;
 
@@ -90,11 +84,27 @@ ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, ui
 		void	   *fn = NULL;
 		cudaDriverEntryPointQueryResult q;
 
-		if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) !=
-			cudaSuccess || q != cudaDriverEntryPointSuccess || !fn)
-			return CUDA_ERROR_NOT_FOUND;
-		encode = (PFN_cuTensorMapEncodeTiled_v12000) fn;
+		if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) ==
+			cudaSuccess && q == cudaDriverEntryPointSuccess)
+			encode = (PFN_cuTensorMapEncodeTiled_v12000) fn;
 	}
+	return encode;
+}
+
+/*
+ * The tensor map of M rows of rb bytes (rb % 16 == 0) at w, as 8-byte
+ * words, boxes of box_rows rows x box_bytes bytes (box_bytes % 16 == 0);
+ * rows past M and bytes past a row's end read as zeros.
+ * CUDA_ERROR_NOT_FOUND when the driver has no encoder.
+ */
+static inline CUresult
+ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, uint32_t box_bytes,
+					 uint32_t box_rows)
+{
+	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
+
+	if (!encode)
+		return CUDA_ERROR_NOT_FOUND;
 
 	const cuuint64_t gdim[2] = {rb / 8, M},
 				gstride[1] = {rb};
@@ -103,6 +113,29 @@ ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, ui
 
 	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, 2, (void *) w, gdim, gstride, box, estride,
 				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+/*
+ * The tensor map of a bf16 matrix of rows x cols (row-major, cols % 8 ==
+ * 0), boxes of box_rows rows x 64 columns (128 bytes) with the 128-byte
+ * swizzle of the wgmma operand layout; outside the matrix reads as zeros.
+ */
+static inline CUresult
+ds_bf16_tensor_map_sw128(CUtensorMap *tm, const void *p, uint64_t rows, uint64_t cols, uint32_t box_rows)
+{
+	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
+
+	if (!encode)
+		return CUDA_ERROR_NOT_FOUND;
+
+	const cuuint64_t gdim[2] = {cols, rows},
+				gstride[1] = {cols * 2};
+	const cuuint32_t box[2] = {64, box_rows},
+				estride[2] = {1, 1};
+
+	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *) p, gdim, gstride, box, estride,
+				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
 				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 

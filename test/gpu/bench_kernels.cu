@@ -31,7 +31,7 @@
  * physical references for the same bytes: "read" (a kernel that only
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
- * At n >= 16: "mma" passes, "fused" and "cublas".
+ * At n >= 16: "mma" passes, "fused", "wgmma" (gemm_wgmma.cu) and "cublas".
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -43,6 +43,7 @@
 #include "deepseek_kernels.h"
 #include "gemm_cublas.cuh"
 #include "gemm_fused.cuh"
+#include "gemm_wgmma.cuh"
 #include "matvec.cuh"
 #include "test_common.h"
 
@@ -536,7 +537,7 @@ main(int argc, char **argv)
 							   {"cublas", 2}, {"q8tma", 6}, {"q8ts4", 7}, {"q8t1", 8}, {"read", 9},
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
-							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}};
+							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K;
 
 				for (auto &p : paths)
@@ -555,7 +556,7 @@ main(int argc, char **argv)
 										type == DS_TYPE_Q6_K || type == DS_TYPE_F16 ||
 										type == DS_TYPE_BF16))
 						continue;
-					if ((p.kind == 1 || p.kind == 2) && n < 16)
+					if ((p.kind == 1 || p.kind == 2 || p.kind == 19) && n < 16)
 						continue;
 					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
 					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18) &&
@@ -610,6 +611,9 @@ main(int argc, char **argv)
 								p.kind == 15 ? tma_probe<128, 304>(s, wi, rb, sh.M, sms, (unsigned *) y) :
 								tma_probe<16, 2048>(s, wi, rb, sh.M, sms, (unsigned *) y);
 						}
+						if (p.kind == 19)
+							return ds_gemm_wgmma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
@@ -810,7 +814,7 @@ main(int argc, char **argv)
 		}
 		printf("\n");
 	}
-	printf("(path letters: m = small-batch passes, f = fused GEMM, c = dequantize + cuBLAS)\n");
+	printf("(path letters: m = small-batch passes, f = fused GEMM, w = wgmma GEMM, c = dequantize + cuBLAS)\n");
 	ds_cuda_context_destroy(ctx);
 	return 0;
 }

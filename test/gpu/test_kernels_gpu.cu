@@ -98,9 +98,10 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC, P_WGMMA
 };
-static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc"};
+static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc",
+	"wgmma"};
 
 /* y = W x by one path against ds_ref_matmul */
 static void
@@ -172,6 +173,9 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			break;
 		case P_FUSED:
 			rc = ds_cuda_gemm_fused(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_WGMMA:
+			rc = ds_cuda_gemm_wgmma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
 			break;
 		case P_CUBLAS:
 			rc = ds_cuda_gemm_cublas(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
@@ -319,6 +323,18 @@ test_products(void)
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
 		test_product(type, 129, 1024, 130, P_FUSED, false, true, 8);
 		test_product(type, 640, 512, 256, P_FUSED, true, false);
+		/* the wgmma GEMM: each block width (64, 128, 256 vectors), a
+		 * partial last tile of K, row and vector tails, bf16 in and out,
+		 * strided, two column tiles, row tiles shared among blocks
+		 * (stream-K: few rows, long K) and whole row tiles per block */
+		test_product(type, 333, Kodd, 16, P_WGMMA, false, false);
+		test_product(type, 200, 2048, 37, P_WGMMA, true, false);
+		test_product(type, 129, 1024, 130, P_WGMMA, false, true, 8);
+		test_product(type, 640, 512, 256, P_WGMMA, true, false);
+		test_product(type, 257, 2 * Kodd, 100, P_WGMMA, false, false);
+		test_product(type, 300, 1024, 300, P_WGMMA, false, false);
+		test_product(type, 1000, 8192, 64, P_WGMMA, false, true);
+		test_product(type, 128 * 132, 256, 64, P_WGMMA, false, false);
 		test_product(type, 333, Kodd, 20, P_CUBLAS, false, false);
 		test_product(type, 129, 1024, 64, P_CUBLAS, true, true, 8);
 		/* the dispatcher on each side of its crossings */

@@ -1,0 +1,617 @@
+/*
+ * gemm_wgmma.cu -- larger batches (64..256 vectors and more, prefill) on
+ * Hopper's warpgroup tensor-core instruction (wgmma, sm_90a): y = W x with
+ * W read once in its quantized size, dequantized to bf16 in shared memory
+ * and multiplied from there.
+ *
+ * A block of three warpgroups owns a multiprocessor (persistent, one block
+ * per SM):
+ *  - the producer warpgroup streams each unit (128 rows x one tile of K)
+ *    of W into shared memory with 16-byte cp.async copies (tile_copy.cuh,
+ *    double-buffered), decodes it 64 k at a time (qblock.cuh frag, then
+ *    two bf16x2 FMAs with the group's scales from a per-unit table) into a
+ *    bf16 A tile in the 128-byte
+ *    swizzled layout wgmma reads, and has the copy engine bring the matching
+ *    64 k x BN-vector tile of x (bf16, fragment order: gemm_bf16.cuh) in the
+ *    same layout; a stage is full when the 128 producer threads and the
+ *    copy have arrived on its mbarrier;
+ *  - two consumer warpgroups, 64 rows each, run wgmma.m64nBNk16 over the
+ *    stage (four k16 steps), release it once the next stage's products
+ *    are issued, and write their rows when a row tile ends.
+ * Work is dealt as in matvec_q8tma.cu (split.cuh): units in order (column
+ * tile, row tile, K tile), whole row tiles per block where that balances,
+ * else equal ranges of units (stream-K) with partial sums that the last
+ * block of a row tile adds in block order.
+ *
+ * Accuracy: a bf16 GEMM with f32 accumulation.  A weight is s q + c' with
+ * s and c' rounded to bf16 and one rounding of the result (the fused GEMM
+ * rounds s A + c computed in f32: the two differ by about a bf16 rounding
+ * of c'); x rounded to bf16.  Same inputs, same bits.
+ */
+#include "common.cuh"
+#include "gemm_bf16.cuh"
+#include "gemm_wgmma.cuh"
+#include "matvec.cuh"
+#include "qblock.cuh"
+#include "split.cuh"
+#include "tile_copy.cuh"
+#include "tma.cuh"
+
+namespace
+{
+
+constexpr int WG_ROWS = 128;	/* rows per unit: two consumer warpgroups */
+constexpr int WG_THREADS = 384;
+constexpr int WG_SMEM_MAX = 227 * 1024 - 64;	/* and s_last */
+
+template <int T, int BN>
+struct Wg
+{
+	using QT = dsq::Q<T>;
+	static constexpr int A_BYTES = WG_ROWS * 128;	/* 128 rows x 64 k bf16 */
+	static constexpr int B_BYTES = BN * 128;	/* BN vectors x 64 k bf16 */
+	static constexpr int STAGE = A_BYTES + B_BYTES;
+	static constexpr int RAW = WG_ROWS * QT::PITCH;	/* one unit of W as stored */
+	static constexpr int NSGT = QT::SG ? QT::TILE_K / QT::SG : 0;
+	static constexpr int TP = NSGT ? 2 * NSGT + 2 : 0;	/* words per row of the scale table */
+	static constexpr int TAB = WG_ROWS * TP * 4;
+	static constexpr int FIXED = 1024 + 2 * RAW + TAB + 128;	/* alignment, raw W, table, barriers */
+	static constexpr int NS = (WG_SMEM_MAX - FIXED) / STAGE < 4 ? (WG_SMEM_MAX - FIXED) / STAGE : 4;
+	static constexpr int SMEM = FIXED + NS * STAGE;
+	static_assert(NS >= 2 && SMEM <= WG_SMEM_MAX, "shared memory");
+	static_assert(STAGE % 1024 == 0, "stages keep the 1024-byte swizzle alignment");
+};
+
+/* the offset of the decoders' integers A (qblock.cuh): 128 + q for the
+ * unsigned quants, q for Q8_0 */
+template <int T>
+struct WgOff
+{
+	static constexpr int OFF = T == DS_TYPE_Q8_0 ? 0 : 128;
+};
+
+struct WgArgs
+{
+	const uint8_t *w;
+	size_t		row_bytes;
+	int			M,
+				K,
+				n;
+	int			nt;				/* tiles of K */
+	int			nrb;			/* row tiles */
+	long		units;			/* column tiles x row tiles x nt */
+	int			whole;			/* whole row tiles per block */
+	float	   *part;			/* [G][2 slots][2 warpgroups][BN / 2][128] */
+	unsigned   *counters;		/* [column tiles x row tiles][2] */
+	void	   *y;
+	int			ldy,
+				y_bf16;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+/* a shared-memory matrix descriptor: K-major rows of 128 bytes, 128-byte
+ * swizzle, 8-row groups 1024 bytes apart */
+__device__ __forceinline__ uint64_t
+wg_desc(uint32_t addr)
+{
+	return (uint64_t) ((addr & 0x3ffff) >> 4) | ((uint64_t) 1 << 16) | ((uint64_t) (1024 >> 4) << 32) |
+		((uint64_t) 1 << 62);
+}
+
+__device__ __forceinline__ void
+wg_fence(void)
+{
+	asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void
+wg_commit(void)
+{
+	asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+template <int N>
+__device__ __forceinline__ void
+wg_wait(void)
+{
+	asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory");
+}
+
+/* keep the compiler from moving accumulator accesses across the
+ * asynchronous products */
+template <int R>
+__device__ __forceinline__ void
+wg_fence_acc(float (&d)[R])
+{
+#pragma unroll
+	for (int i = 0; i < R; i++)
+		asm volatile("" : "+f"(d[i]) :: "memory");
+}
+
+__device__ __forceinline__ void
+named_sync(int id, int nthreads)
+{
+	asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(nthreads) : "memory");
+}
+
+__device__ __forceinline__ void
+fence_async_smem(void)
+{
+	asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+/* D[64 x 64] (+)= A * B, A and B in shared memory (descriptors a, b), bf16,
+ * f32 accumulators; acc = 0 overwrites D */
+__device__ __forceinline__ void
+wg_mma_n64(float (&d)[32], uint64_t a, uint64_t b, int acc)
+{
+	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+				 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+				 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+				 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+				 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+				 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+				   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+				   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+				   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+				 : "l"(a), "l"(b), "r"(acc));
+}
+
+/* D[64 x 128] (+)= A * B, A and B in shared memory (descriptors a, b), bf16,
+ * f32 accumulators; acc = 0 overwrites D */
+__device__ __forceinline__ void
+wg_mma_n128(float (&d)[64], uint64_t a, uint64_t b, int acc)
+{
+	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+				 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+				 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+				 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+				 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+				 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+				 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+				 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+				   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+				   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+				   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+				   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+				   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+				   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+				   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+				 : "l"(a), "l"(b), "r"(acc));
+}
+
+/* D[64 x 256] (+)= A * B, A and B in shared memory (descriptors a, b), bf16,
+ * f32 accumulators; acc = 0 overwrites D */
+__device__ __forceinline__ void
+wg_mma_n256(float (&d)[128], uint64_t a, uint64_t b, int acc)
+{
+	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+				 "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+				 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+				 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+				 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+				 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+				 "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+				 "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+				 "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+				 "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+				 "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+				 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+				   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+				   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+				   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+				   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+				   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+				   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+				   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+				   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+				   "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+				   "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+				   "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+				   "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+				   "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+				   "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+				   "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+				 : "l"(a), "l"(b), "r"(acc));
+}
+
+/* w = s (A - OFF) + c' in bf16x2, s and c' from the scale table: A - OFF
+ * is exact (a small integer), one rounding per weight after s and c' are
+ * rounded to bf16 */
+template <int T>
+__device__ __forceinline__ uint32_t
+wg_scale(uint32_t a, uint2 sc)
+{
+	uint32_t	q = a,
+				w;
+
+	if constexpr (WgOff<T>::OFF != 0)
+		asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(q) : "r"(a), "r"(0x3f803f80u), "r"(0xc300c300u));	/* A - 128 */
+	asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(w) : "r"(q), "r"(sc.x), "r"(sc.y));
+	return w;
+}
+
+template <int BN>
+__device__ __forceinline__ void
+wg_mma(float (&d)[BN / 2], uint64_t a, uint64_t b, int acc)
+{
+	if constexpr (BN == 64)
+		wg_mma_n64(d, a, b, acc);
+	else if constexpr (BN == 128)
+		wg_mma_n128(d, a, b, acc);
+	else
+		wg_mma_n256(d, a, b, acc);
+}
+
+#endif							/* __CUDA_ARCH_FEAT_SM90_ALL */
+
+template <int T, int BN>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+	using QT = dsq::Q<T>;
+	using C = Wg<T, BN>;
+	constexpr int NS = C::NS;
+	constexpr int NR = BN / 2;	/* accumulators per thread */
+	extern __shared__ uint8_t smem_raw[];
+	__shared__ int s_last[2];
+	/* (an offset from smem_raw, so that the compiler keeps shared loads) */
+	uint8_t    *stages = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+	uint8_t    *raw = stages + NS * C::STAGE;
+	float	   *tab = (float *) (raw + 2 * C::RAW);
+	const uint32_t full0 = smem_u32((uint8_t *) tab + C::TAB),
+				empty0 = full0 + 8 * NS;
+	const int	tid = threadIdx.x,
+				wg = tid >> 7,
+				lt = tid & 127;
+	const DsSplit sp = {a.units / a.nt, a.nt, (int) gridDim.x, a.whole};
+	const long	b0 = ds_split_begin(sp, blockIdx.x),
+				b1 = ds_split_begin(sp, blockIdx.x + 1);
+
+	if (tid == 0)
+	{
+		for (int s = 0; s < NS; s++)
+		{
+			mbar_init(full0 + 8 * s, 129);	/* 128 producers + the copy's expect_tx */
+			mbar_init(empty0 + 8 * s, 2);	/* one per consumer warpgroup */
+		}
+		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+	}
+	__syncthreads();
+
+	if (wg == 0)
+	{
+		/* ---- producer ---- */
+		auto		issue = [&] (long u, int slot) {
+			if (u < b1)
+			{
+				const long	jj = u / a.nt;
+
+				ds_issue_tile_rows<T>(a.w, a.row_bytes, a.M, a.K, raw + slot * C::RAW,
+									  (int) (jj % a.nrb) * WG_ROWS, WG_ROWS, (int) (u - jj * a.nt), lt, 128);
+			}
+			ds_cp_async_commit();
+		};
+
+		if (lt == 0)
+			asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tmx) : "memory");
+		issue(b0, 0);
+
+		int			sg = 0;		/* stages so far */
+		long		i = 0;
+
+		for (long u = b0; u < b1; u++, i++)
+		{
+			const long	jj = u / a.nt;
+			const int	c = (int) (u - jj * a.nt),
+						row0 = (int) (jj % a.nrb) * WG_ROWS,
+						col0 = (int) (jj / a.nrb) * BN;
+			const uint8_t *ws = raw + (i & 1) * C::RAW;
+			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
+
+			named_sync(1, 128);	/* unit i - 1 decoded: its raw slot and the table are free */
+			issue(u + 1, (int) ((i + 1) & 1));
+			ds_cp_async_wait<1>();
+			named_sync(1, 128);
+			if constexpr (QT::SG > 0)
+			{
+				/* row lt's scale groups as bf16x2 pairs (s, s) and (c', c'),
+				 * c' = c + OFF s: w = s (A - OFF) + c' */
+				const uint8_t *pr = ws + lt * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + lt, c, QT::TILE_B);
+
+#pragma unroll
+				for (int hh = 0; hh < 2; hh++)
+				{
+					float		sv[C::NSGT / 2],
+								cv[C::NSGT / 2];
+					uint2	   *trow = (uint2 *) (tab + lt * C::TP) + hh * (C::NSGT / 2);
+
+					QT::scales_half(pr, hh, sv, cv);
+#pragma unroll
+					for (int k = 0; k < C::NSGT / 2; k++)
+						trow[k] = make_uint2(dsq::pack_bf16x2(sv[k], sv[k]),
+											 dsq::pack_bf16x2(cv[k] + WgOff<T>::OFF * sv[k],
+															  cv[k] + WgOff<T>::OFF * sv[k]));
+				}
+				named_sync(1, 128);
+			}
+
+			/* this thread's 8 rows (lt / 8 + 16 j) and chunk (lt % 8) are the
+			 * same in every stage of the unit */
+			const int	ch = lt & 7,
+						t4 = ch & 3;
+			int			roff[8];
+
+#pragma unroll
+			for (int j = 0; j < 8; j++)
+			{
+				const int	row = (lt >> 3) + 16 * j;
+
+				roff[j] = row * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + row, c, QT::TILE_B);
+			}
+
+			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
+			{
+				const int	slot = sg % NS;
+				const uint32_t full = full0 + 8 * slot;
+				uint8_t    *sa = stages + slot * C::STAGE;
+
+				if (sg >= NS)
+					mbar_wait(empty0 + 8 * slot, (uint32_t) ((sg / NS - 1) & 1));
+				if (lt == 0)
+				{
+					mbar_arrive_expect_tx(full, C::B_BYTES);
+					tma_load_2d(smem_u32(sa + C::A_BYTES), &tmx, c * QT::TILE_K + 64 * q, col0, full);
+				}
+				/* 128 rows x 8 chunks of 8 k: chunk 4 gg + t of a row is lane
+				 * t's fragment of group 2 q + gg (zeros past K); rows lt / 8 +
+				 * 16 j all have the swizzle (lt / 8) % 8 */
+				const int	grp = 2 * q + (ch >> 2);
+				uint8_t    *dst = sa + (lt >> 3) * 128 + ((ch ^ ((lt >> 3) & 7)) << 4);
+
+#pragma unroll
+				for (int j = 0; j < 8; j++)
+				{
+					uint4		v = make_uint4(0, 0, 0, 0);
+
+					if (grp < ng)
+					{
+						const int	row = (lt >> 3) + 16 * j;
+						uint32_t	af[QT::NPL][4];
+
+						QT::frag(ws + roff[j], grp, t4, af);
+						if constexpr (QT::SG > 0)
+						{
+							const uint2 *tr = (const uint2 *) (tab + row * C::TP);
+							const uint2 s0 = tr[QT::SG == 16 ? 2 * grp : grp],
+										s1 = tr[QT::SG == 16 ? 2 * grp + 1 : grp];
+
+							v = make_uint4(wg_scale<T>(af[0][0], s0), wg_scale<T>(af[0][1], s0),
+										   wg_scale<T>(af[0][2], s1), wg_scale<T>(af[0][3], s1));
+						}
+						else
+						{
+							const float2 one = make_float2(1.0f, 0.0f);
+
+							v = make_uint4(ds_scaled_bf16<T>(af, 0, one), ds_scaled_bf16<T>(af, 1, one),
+										   ds_scaled_bf16<T>(af, 2, one), ds_scaled_bf16<T>(af, 3, one));
+						}
+					}
+					*(uint4 *) (dst + 2048 * j) = v;
+				}
+				fence_async_smem();
+				mbar_arrive(full);
+			}
+		}
+		return;
+	}
+
+	/* ---- consumers: warpgroup cw has rows 64 cw .. 64 cw + 63 of a unit ---- */
+	const int	cw = wg - 1,
+				w4 = (tid >> 5) & 3,
+				g = (tid & 31) >> 2,
+				t = tid & 3;
+	float		acc[NR];
+	int			sg = 0,
+				pending = -1;
+
+#pragma unroll
+	for (int k = 0; k < NR; k++)
+		acc[k] = 0.0f;
+
+	for (long u = b0; u < b1;)
+	{
+		const long	jj = u / a.nt;
+		const int	c0 = (int) (u - jj * a.nt),
+					c1 = (int) min((long) a.nt, c0 + (b1 - u));
+		int			first = 1;
+
+		wg_fence_acc(acc);
+		for (int c = c0; c < c1; c++)
+		{
+			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
+
+			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
+			{
+				const int	slot = sg % NS;
+				const uint32_t sa = smem_u32(stages + slot * C::STAGE);
+
+				mbar_wait(full0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
+				wg_fence();
+#pragma unroll
+				for (int kk = 0; kk < 4; kk++)
+				{
+					wg_mma<BN>(acc, wg_desc(sa + cw * 64 * 128 + 32 * kk), wg_desc(sa + C::A_BYTES + 32 * kk),
+							   !(first && kk == 0));
+				}
+				first = 0;
+				wg_commit();
+				wg_wait<1>();
+				if (pending >= 0 && lt == 0)
+					mbar_arrive(empty0 + 8 * (pending % NS));
+				pending = sg;
+			}
+		}
+		wg_wait<0>();
+		wg_fence_acc(acc);
+		if (pending >= 0 && lt == 0)
+			mbar_arrive(empty0 + 8 * (pending % NS));
+		pending = -1;
+		u += c1 - c0;
+
+		const int	row_b = (int) (jj % a.nrb) * WG_ROWS + cw * 64 + w4 * 16 + g,
+					col_b = (int) (jj / a.nrb) * BN + 2 * t;
+
+		if (c0 != 0 || c1 != a.nt)
+		{
+			/* a row tile shared with other blocks: partial sums, and the last
+			 * to arrive adds them in block order */
+			const long	fs = jj * a.nt;
+			const int	cf = ds_split_owner(sp, fs),
+						cl = ds_split_owner(sp, fs + a.nt - 1);
+			auto		pslot = [&] (int cb) {
+				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, jj)) * 2 + cw) * NR * 128 + lt;
+			};
+			float	   *pp = pslot(blockIdx.x);
+
+#pragma unroll
+			for (int k = 0; k < NR; k++)
+				__stcg(pp + 128 * k, acc[k]);
+			__threadfence();
+			named_sync(2 + cw, 128);
+			if (lt == 0)
+				s_last[cw] = atomicAdd(a.counters + (size_t) jj * 2 + cw, 1u) == (unsigned) (cl - cf);
+			named_sync(2 + cw, 128);
+			if (!s_last[cw])
+				continue;
+			__threadfence();
+#pragma unroll
+			for (int k = 0; k < NR; k++)
+				acc[k] = 0.0f;
+			for (int cb = cf; cb <= cl; cb++)
+			{
+				const float *p = pslot(cb);
+
+#pragma unroll
+				for (int k = 0; k < NR; k++)
+					acc[k] += __ldcg(p + 128 * k);
+			}
+			if (lt == 0)
+				a.counters[(size_t) jj * 2 + cw] = 0;
+		}
+#pragma unroll
+		for (int k = 0; k < NR; k++)
+		{
+			const int	row = row_b + 8 * ((k >> 1) & 1),
+						col = col_b + 8 * (k >> 2) + (k & 1);
+
+			if (row < a.M && col < a.n)
+				ds_store_act(a.y, (size_t) col * a.ldy + row, acc[k], a.y_bf16);
+		}
+	}
+#endif							/* __CUDA_ARCH_FEAT_SM90_ALL */
+}
+
+/* wgmma runs on compute capability 9.0 only (sm_90a code) */
+static bool
+device_is_sm90(const ds_cuda_context *ctx)
+{
+	static int	cc = -1;
+
+	if (cc < 0)
+	{
+		int			major = 0,
+					minor = 0;
+
+		if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device) != cudaSuccess ||
+			cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, ctx->device) != cudaSuccess)
+			return false;
+		cc = 10 * major + minor;
+	}
+	return cc == 90;
+}
+
+template <int T, int BN>
+int
+launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid)
+{
+	using QT = dsq::Q<T>;
+	using C = Wg<T, BN>;
+	static int	smem_set = 0;
+	const int	ncb = (a.n + BN - 1) / BN;
+	const size_t xp_bytes = ds_ws_round((size_t) a.n * a.K * 2);
+	const size_t nthreads = (size_t) a.n * (a.K / 32) * 4;
+
+	a.nt = (a.K + QT::TILE_K - 1) / QT::TILE_K;
+	a.nrb = (a.M + WG_ROWS - 1) / WG_ROWS;
+	a.units = (long) ncb * a.nrb * a.nt;
+
+	const int	G = (int) min(a.units, (long) (grid > 0 ? grid : ctx->sm_count));
+	const size_t part_bytes = (size_t) G * 2 * WG_ROWS * BN * 4;
+
+	DS_REQUIRE(xp_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
+			   "workspace too small for x and the partial sums");
+	DS_REQUIRE((long) ncb * a.nrb * 2 <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many row tiles");
+	a.whole = ds_split_whole_ok((long) ncb * a.nrb, G);
+	a.part = (float *) (ctx->ws + xp_bytes);
+	a.counters = ctx->counters;
+
+	CUtensorMap tm;
+
+	DS_REQUIRE(ds_bf16_tensor_map_sw128(&tm, ctx->ws, (uint64_t) a.n, (uint64_t) a.K, BN) == CUDA_SUCCESS,
+			   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
+	k_xperm<T><<<(unsigned) ((nthreads + 255) / 256), 256, 0, stream>>>(x, ldx, x_bf16, a.n, a.K,
+																		 (uint16_t *) ctx->ws);
+	DS_CUDA_CHECK_LAUNCH();
+	DS_CUDA_CHECK(ds_set_smem(k_gemm_wgmma<T, BN>, C::SMEM, &smem_set));
+	DS_CUDA_CHECK(ds_launch_pdl(k_gemm_wgmma<T, BN>, G, WG_THREADS, C::SMEM, stream, tm, a));
+	return DS_CUDA_OK;
+}
+
+}								/* namespace */
+
+int
+ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
+					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+					 void *y, ds_cuda_dtype ytype, int ldy, int bn, int grid)
+{
+	WgArgs		a;
+	const int	xb = xtype == DS_CUDA_BF16;
+
+	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 1 << 20));
+	DS_REQUIRE(device_is_sm90(ctx), DS_CUDA_ERR_UNSUPPORTED,
+			   "the wgmma GEMM needs a compute capability 9.0 GPU (H100, H200)");
+	if (bn <= 0)
+		bn = n <= 64 ? 64 : n <= 128 ? 128 : 256;
+	DS_REQUIRE(bn == 64 || bn == 128 || bn == 256, DS_CUDA_ERR_ARG, "block width must be 64, 128 or 256");
+	a.w = (const uint8_t *) w;
+	a.row_bytes = ds_row_size(wtype, K);
+	a.M = M;
+	a.K = K;
+	a.n = n;
+	a.y = y;
+	a.ldy = ldy;
+	a.y_bf16 = ytype == DS_CUDA_BF16;
+	switch (wtype)
+	{
+#define WG_CASE(T) \
+		case T: \
+			return bn == 64 ? launch<T, 64>(ctx, stream, a, x, ldx, xb, grid) : \
+				bn == 128 ? launch<T, 128>(ctx, stream, a, x, ldx, xb, grid) : \
+				launch<T, 256>(ctx, stream, a, x, ldx, xb, grid);
+		DSQ_FOR_EACH_TYPE(WG_CASE)
+#undef WG_CASE
+	}
+	return ds_cuda_fail(DS_CUDA_ERR_UNSUPPORTED, __FILE__, __LINE__, "weight type",
+						ds_type_name(wtype));
+}
+
+extern "C" int
+ds_cuda_gemm_wgmma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+				   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+				   void *y, ds_cuda_dtype ytype, int ldy)
+{
+	return ds_gemm_wgmma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0);
+}

@@ -1,0 +1,21 @@
+/*
+ * gemm_wgmma.cuh -- the wgmma GEMM's launcher with its tuning knobs
+ * exposed, for ds_cuda_matmul() and the benchmark.
+ */
+#ifndef DS_KERNELS_GEMM_WGMMA_CUH
+#define DS_KERNELS_GEMM_WGMMA_CUH
+
+#include "common.cuh"
+
+/*
+ * ds_cuda_gemm_wgmma() with the block width (bn: 64, 128 or 256 vectors,
+ * 0 = by n) and the number of blocks (grid, 0 = one per multiprocessor)
+ * chosen by the caller.
+ */
+int			ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream,
+								 const void *w, int wtype, int M, int K,
+								 const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								 void *y, ds_cuda_dtype ytype, int ldy,
+								 int bn, int grid);
+
+#endif							/* DS_KERNELS_GEMM_WGMMA_CUH */
