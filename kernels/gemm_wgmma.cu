@@ -55,9 +55,14 @@ struct Wg
 	static constexpr int NSGT = QT::SG ? QT::TILE_K / QT::SG : 0;
 	static constexpr int TP = NSGT ? 2 * NSGT + 2 : 0;	/* words per row of the scale table */
 	static constexpr int TAB = WG_ROWS * TP * 4;
-	static constexpr int FIXED = 1024 + 2 * RAW + TAB + 128;	/* alignment, raw W, table, barriers */
-	static constexpr int NS = (WG_SMEM_MAX - FIXED) / STAGE < 4 ? (WG_SMEM_MAX - FIXED) / STAGE : 4;
-	static constexpr int SMEM = FIXED + NS * STAGE;
+	static constexpr int UNIT = RAW + TAB;	/* a raw slot and its scale table */
+	static constexpr int BAR = 256;
+	/* three raw slots where three stages still fit, else two; then as many
+	 * stages as fit, up to 6 */
+	static constexpr int R = 1024 + BAR + 3 * UNIT + 3 * STAGE <= WG_SMEM_MAX ? 3 : 2;
+	static constexpr int NS0 = (WG_SMEM_MAX - 1024 - BAR - R * UNIT) / STAGE;
+	static constexpr int NS = NS0 < 6 ? NS0 : 6;
+	static constexpr int SMEM = 1024 + BAR + R * UNIT + NS * STAGE;
 	static_assert(NS >= 2 && SMEM <= WG_SMEM_MAX, "shared memory");
 	static_assert(STAGE % 1024 == 0, "stages keep the 1024-byte swizzle alignment");
 };
@@ -253,29 +258,40 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 	using QT = dsq::Q<T>;
 	using C = Wg<T, BN>;
-	constexpr int NS = C::NS;
+	constexpr int NS = C::NS,
+				R = C::R;
 	constexpr int NR = BN / 2;	/* accumulators per thread */
+	constexpr int PW = 96;		/* producer threads that copy W (warps 0-2) */
 	extern __shared__ uint8_t smem_raw[];
 	__shared__ int s_last[2];
 	/* (an offset from smem_raw, so that the compiler keeps shared loads) */
 	uint8_t    *stages = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-	uint8_t    *raw = stages + NS * C::STAGE;
-	float	   *tab = (float *) (raw + 2 * C::RAW);
-	const uint32_t full0 = smem_u32((uint8_t *) tab + C::TAB),
-				empty0 = full0 + 8 * NS;
+	uint8_t    *units = stages + NS * C::STAGE;	/* [R][raw W, scale table] */
+	const uint32_t xfull0 = smem_u32(units + R * C::UNIT),
+				sempty0 = xfull0 + 8 * NS,
+				rfull0 = sempty0 + 8 * NS,
+				rempty0 = rfull0 + 8 * R;
 	const int	tid = threadIdx.x,
 				wg = tid >> 7,
 				lt = tid & 127;
 	const DsSplit sp = {a.units / a.nt, a.nt, (int) gridDim.x, a.whole};
 	const long	b0 = ds_split_begin(sp, blockIdx.x),
 				b1 = ds_split_begin(sp, blockIdx.x + 1);
+	auto		nstages = [&] (int c) {	/* 64-k stages of tile c */
+		return (min(QT::TILE_K, a.K - c * QT::TILE_K) / 32 + 1) / 2;
+	};
 
 	if (tid == 0)
 	{
 		for (int s = 0; s < NS; s++)
 		{
-			mbar_init(full0 + 8 * s, 129);	/* 128 producers + the copy's expect_tx */
-			mbar_init(empty0 + 8 * s, 2);	/* one per consumer warpgroup */
+			mbar_init(xfull0 + 8 * s, 1);	/* the x copy's expect_tx */
+			mbar_init(sempty0 + 8 * s, 2);	/* one per consumer warpgroup */
+		}
+		for (int r = 0; r < R; r++)
+		{
+			mbar_init(rfull0 + 8 * r, PW);	/* W copiers, each after its copies and table rows */
+			mbar_init(rempty0 + 8 * r, 2);	/* consumer warpgroups done decoding the unit */
 		}
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 	}
@@ -284,107 +300,164 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 	if (wg == 0)
 	{
 		/* ---- producer ---- */
-		auto		issue = [&] (long u, int slot) {
-			if (u < b1)
+		if (lt >= PW)
+		{
+			/* warp 3, one lane: the x tile of every stage */
+			if (lt != PW)
+				return;
+			asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tmx) : "memory");
+
+			int			sg = 0;
+
+			for (long u = b0; u < b1; u++)
 			{
 				const long	jj = u / a.nt;
+				const int	c = (int) (u - jj * a.nt),
+							col0 = (int) (jj / a.nrb) * BN;
 
-				ds_issue_tile_rows<T>(a.w, a.row_bytes, a.M, a.K, raw + slot * C::RAW,
-									  (int) (jj % a.nrb) * WG_ROWS, WG_ROWS, (int) (u - jj * a.nt), lt, 128);
+				for (int q = 0; q < nstages(c); q++, sg++)
+				{
+					const int	slot = sg % NS;
+					const uint32_t full = xfull0 + 8 * slot;
+
+					if (sg >= NS)
+						mbar_wait(sempty0 + 8 * slot, (uint32_t) ((sg / NS - 1) & 1));
+					mbar_arrive_expect_tx(full, C::B_BYTES);
+					tma_load_2d(smem_u32(stages + slot * C::STAGE + C::A_BYTES), &tmx,
+								c * QT::TILE_K + 64 * q, col0, full);
+				}
+			}
+			return;
+		}
+
+		/* warps 0-2: W units R - 1 ahead into the raw slots, and each unit's
+		 * scale table: per group the bf16x2 pairs (s, s) and (c', c'), c' =
+		 * c + OFF s, so that w = s (A - OFF) + c' */
+		auto		issue = [&] (long i) {
+			if (b0 + i < b1)
+			{
+				const long	u = b0 + i,
+							jj = u / a.nt;
+
+				if (i >= R)
+					mbar_wait(rempty0 + 8 * (i % R), (uint32_t) ((i / R - 1) & 1));
+				ds_issue_tile_rows<T>(a.w, a.row_bytes, a.M, a.K, units + (i % R) * C::UNIT,
+									  (int) (jj % a.nrb) * WG_ROWS, WG_ROWS, (int) (u - jj * a.nt), lt, PW);
 			}
 			ds_cp_async_commit();
 		};
 
-		if (lt == 0)
-			asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tmx) : "memory");
-		issue(b0, 0);
-
-		int			sg = 0;		/* stages so far */
-		long		i = 0;
-
-		for (long u = b0; u < b1; u++, i++)
+		for (int k = 0; k < R - 1; k++)
+			issue(k);
+		for (long i = 0; b0 + i < b1; i++)
 		{
-			const long	jj = u / a.nt;
-			const int	c = (int) (u - jj * a.nt),
-						row0 = (int) (jj % a.nrb) * WG_ROWS,
-						col0 = (int) (jj / a.nrb) * BN;
-			const uint8_t *ws = raw + (i & 1) * C::RAW;
-			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
-
-			named_sync(1, 128);	/* unit i - 1 decoded: its raw slot and the table are free */
-			issue(u + 1, (int) ((i + 1) & 1));
-			ds_cp_async_wait<1>();
-			named_sync(1, 128);
+			ds_cp_async_wait<R - 2>();	/* unit i landed (this thread's copies) */
 			if constexpr (QT::SG > 0)
 			{
-				/* row lt's scale groups as bf16x2 pairs (s, s) and (c', c'),
-				 * c' = c + OFF s: w = s (A - OFF) + c' */
-				const uint8_t *pr = ws + lt * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + lt, c, QT::TILE_B);
+				const long	u = b0 + i,
+							jj = u / a.nt;
+				const int	c = (int) (u - jj * a.nt),
+							row0 = (int) (jj % a.nrb) * WG_ROWS;
+				const uint8_t *ws = units + (i % R) * C::UNIT;
+				float	   *tab = (float *) (ws + C::RAW);
 
-#pragma unroll
-				for (int hh = 0; hh < 2; hh++)
+				/* the copies of all 96 threads must have landed: the table
+				 * reads rows other threads copied */
+				named_sync(1, PW);
+				for (int row = lt; row < WG_ROWS; row += PW)
 				{
-					float		sv[C::NSGT / 2],
-								cv[C::NSGT / 2];
-					uint2	   *trow = (uint2 *) (tab + lt * C::TP) + hh * (C::NSGT / 2);
+					const uint8_t *pr = ws + row * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + row, c, QT::TILE_B);
 
-					QT::scales_half(pr, hh, sv, cv);
 #pragma unroll
-					for (int k = 0; k < C::NSGT / 2; k++)
-						trow[k] = make_uint2(dsq::pack_bf16x2(sv[k], sv[k]),
-											 dsq::pack_bf16x2(cv[k] + WgOff<T>::OFF * sv[k],
-															  cv[k] + WgOff<T>::OFF * sv[k]));
+					for (int hh = 0; hh < 2; hh++)
+					{
+						float		sv[C::NSGT / 2],
+									cv[C::NSGT / 2];
+						uint2	   *trow = (uint2 *) (tab + row * C::TP) + hh * (C::NSGT / 2);
+
+						QT::scales_half(pr, hh, sv, cv);
+#pragma unroll
+						for (int k = 0; k < C::NSGT / 2; k++)
+							trow[k] = make_uint2(dsq::pack_bf16x2(sv[k], sv[k]),
+												 dsq::pack_bf16x2(cv[k] + WgOff<T>::OFF * sv[k],
+																  cv[k] + WgOff<T>::OFF * sv[k]));
+					}
 				}
-				named_sync(1, 128);
 			}
+			mbar_arrive(rfull0 + 8 * (i % R));
+			issue(i + R - 1);	/* into the slot of unit i - 1, once decoded */
+		}
+		return;
+	}
 
-			/* this thread's 8 rows (lt / 8 + 16 j) and chunk (lt % 8) are the
-			 * same in every stage of the unit */
-			const int	ch = lt & 7,
-						t4 = ch & 3;
-			int			roff[8];
+	/* ---- consumers: warpgroup cw decodes and multiplies rows 64 cw .. +63
+	 * of each unit ---- */
+	const int	cw = wg - 1,
+				w4 = (tid >> 5) & 3,
+				g = (tid & 31) >> 2,
+				t = tid & 3;
+	const int	ch = lt & 7,	/* this thread's chunk of 8 k in every row it decodes */
+				rl0 = cw * 64 + (lt >> 3);	/* and its rows: rl0 + 16 j, j < 4 */
+	float		acc[NR];
+	int			sg = 0,
+				pending = -1;
+	long		i = 0;
 
 #pragma unroll
-			for (int j = 0; j < 8; j++)
+	for (int k = 0; k < NR; k++)
+		acc[k] = 0.0f;
+
+	for (long u = b0; u < b1;)
+	{
+		const long	jj = u / a.nt;
+		const int	c0 = (int) (u - jj * a.nt),
+					c1 = (int) min((long) a.nt, c0 + (b1 - u)),
+					row0 = (int) (jj % a.nrb) * WG_ROWS;
+		int			first = 1;
+
+		wg_fence_acc(acc);
+		for (int c = c0; c < c1; c++, i++)
+		{
+			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
+			const uint8_t *ws = units + (i % R) * C::UNIT;
+			const float *tab = (const float *) (ws + C::RAW);
+			int			roff[4];
+
+#pragma unroll
+			for (int j = 0; j < 4; j++)
 			{
-				const int	row = (lt >> 3) + 16 * j;
+				const int	row = rl0 + 16 * j;
 
 				roff[j] = row * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + row, c, QT::TILE_B);
 			}
+			mbar_wait(rfull0 + 8 * (i % R), (uint32_t) ((i / R) & 1));
 
 			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
 			{
 				const int	slot = sg % NS;
-				const uint32_t full = full0 + 8 * slot;
 				uint8_t    *sa = stages + slot * C::STAGE;
 
-				if (sg >= NS)
-					mbar_wait(empty0 + 8 * slot, (uint32_t) ((sg / NS - 1) & 1));
-				if (lt == 0)
-				{
-					mbar_arrive_expect_tx(full, C::B_BYTES);
-					tma_load_2d(smem_u32(sa + C::A_BYTES), &tmx, c * QT::TILE_K + 64 * q, col0, full);
-				}
-				/* 128 rows x 8 chunks of 8 k: chunk 4 gg + t of a row is lane
-				 * t's fragment of group 2 q + gg (zeros past K); rows lt / 8 +
-				 * 16 j all have the swizzle (lt / 8) % 8 */
+				/* this warpgroup's 64 rows x 8 chunks of 8 k: chunk 4 gg + t
+				 * of a row is lane t's fragment of group 2 q + gg (zeros
+				 * past K); rows rl0 + 16 j share the swizzle rl0 % 8.  The
+				 * slot's last reader was this warpgroup's product of stage
+				 * sg - NS, complete since the wait below at sg - 1. */
 				const int	grp = 2 * q + (ch >> 2);
-				uint8_t    *dst = sa + (lt >> 3) * 128 + ((ch ^ ((lt >> 3) & 7)) << 4);
+				uint8_t    *dst = sa + rl0 * 128 + ((ch ^ (rl0 & 7)) << 4);
 
 #pragma unroll
-				for (int j = 0; j < 8; j++)
+				for (int j = 0; j < 4; j++)
 				{
 					uint4		v = make_uint4(0, 0, 0, 0);
 
 					if (grp < ng)
 					{
-						const int	row = (lt >> 3) + 16 * j;
 						uint32_t	af[QT::NPL][4];
 
-						QT::frag(ws + roff[j], grp, t4, af);
+						QT::frag(ws + roff[j], grp, ch & 3, af);
 						if constexpr (QT::SG > 0)
 						{
-							const uint2 *tr = (const uint2 *) (tab + row * C::TP);
+							const uint2 *tr = (const uint2 *) (tab + (rl0 + 16 * j) * C::TP);
 							const uint2 s0 = tr[QT::SG == 16 ? 2 * grp : grp],
 										s1 = tr[QT::SG == 16 ? 2 * grp + 1 : grp];
 
@@ -402,66 +475,36 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 					*(uint4 *) (dst + 2048 * j) = v;
 				}
 				fence_async_smem();
-				mbar_arrive(full);
-			}
-		}
-		return;
-	}
+				named_sync(2 + cw, 128);
+				if (q == (ng + 1) / 2 - 1 && lt == 0)
+					mbar_arrive(rempty0 + 8 * (i % R));	/* done with the unit's raw slot */
 
-	/* ---- consumers: warpgroup cw has rows 64 cw .. 64 cw + 63 of a unit ---- */
-	const int	cw = wg - 1,
-				w4 = (tid >> 5) & 3,
-				g = (tid & 31) >> 2,
-				t = tid & 3;
-	float		acc[NR];
-	int			sg = 0,
-				pending = -1;
+				const uint32_t sa32 = smem_u32(sa);
 
-#pragma unroll
-	for (int k = 0; k < NR; k++)
-		acc[k] = 0.0f;
-
-	for (long u = b0; u < b1;)
-	{
-		const long	jj = u / a.nt;
-		const int	c0 = (int) (u - jj * a.nt),
-					c1 = (int) min((long) a.nt, c0 + (b1 - u));
-		int			first = 1;
-
-		wg_fence_acc(acc);
-		for (int c = c0; c < c1; c++)
-		{
-			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
-
-			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
-			{
-				const int	slot = sg % NS;
-				const uint32_t sa = smem_u32(stages + slot * C::STAGE);
-
-				mbar_wait(full0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
+				mbar_wait(xfull0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
 				wg_fence();
 #pragma unroll
 				for (int kk = 0; kk < 4; kk++)
 				{
-					wg_mma<BN>(acc, wg_desc(sa + cw * 64 * 128 + 32 * kk), wg_desc(sa + C::A_BYTES + 32 * kk),
+					wg_mma<BN>(acc, wg_desc(sa32 + cw * 64 * 128 + 32 * kk), wg_desc(sa32 + C::A_BYTES + 32 * kk),
 							   !(first && kk == 0));
 				}
 				first = 0;
 				wg_commit();
 				wg_wait<1>();
 				if (pending >= 0 && lt == 0)
-					mbar_arrive(empty0 + 8 * (pending % NS));
+					mbar_arrive(sempty0 + 8 * (pending % NS));
 				pending = sg;
 			}
 		}
 		wg_wait<0>();
 		wg_fence_acc(acc);
 		if (pending >= 0 && lt == 0)
-			mbar_arrive(empty0 + 8 * (pending % NS));
+			mbar_arrive(sempty0 + 8 * (pending % NS));
 		pending = -1;
 		u += c1 - c0;
 
-		const int	row_b = (int) (jj % a.nrb) * WG_ROWS + cw * 64 + w4 * 16 + g,
+		const int	row_b = row0 + cw * 64 + w4 * 16 + g,
 					col_b = (int) (jj / a.nrb) * BN + 2 * t;
 
 		if (c0 != 0 || c1 != a.nt)
