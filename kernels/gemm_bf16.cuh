@@ -16,8 +16,12 @@
 namespace
 {
 
-/* one thread per (vector, group, t): 16 bytes of xp */
-template <int T>
+/* one thread per (vector, group, t): 16 bytes of xp.  MMA: the order of
+ * the instruction's k instead, for B read from shared memory by wgmma
+ * (gemm_wgmma.cu): register r of lane t feeds k16 step r / 2 at k 2 t (r
+ * even) or 2 t + 8 (r odd), so element kmap(t, r, h) goes to position
+ * 16 (r / 2) + 8 (r % 2) + 2 t + h. */
+template <int T, bool MMA = false>
 __global__ void
 k_xperm(const void *x, int ldx, int x_bf16, int n, int K, uint16_t *xp)
 {
@@ -42,7 +46,14 @@ k_xperm(const void *x, int ldx, int x_bf16, int n, int K, uint16_t *xp)
 		r4[r] = dsq::pack_bf16x2(ds_load_act(x, base + QT::kmap(t, r, 0), x_bf16),
 								 ds_load_act(x, base + QT::kmap(t, r, 1), x_bf16));
 	}
-	*(uint4 *) (xp + (size_t) b * K + grp * 32 + 8 * t) = make_uint4(r4[0], r4[1], r4[2], r4[3]);
+	if constexpr (MMA)
+	{
+#pragma unroll
+		for (int r = 0; r < 4; r++)
+			*(uint32_t *) (xp + (size_t) b * K + grp * 32 + 16 * (r >> 1) + 8 * (r & 1) + 2 * t) = r4[r];
+	}
+	else
+		*(uint4 *) (xp + (size_t) b * K + grp * 32 + 8 * t) = make_uint4(r4[0], r4[1], r4[2], r4[3]);
 }
 
 /* Register r of a decoded fragment as bf16 weights: s * A + c, or the

@@ -48,9 +48,7 @@ template <int T, int BN>
 struct Wg
 {
 	using QT = dsq::Q<T>;
-	static constexpr int A_BYTES = WG_ROWS * 128;	/* 128 rows x 64 k bf16 */
-	static constexpr int B_BYTES = BN * 128;	/* BN vectors x 64 k bf16 */
-	static constexpr int STAGE = A_BYTES + B_BYTES;
+	static constexpr int STAGE = BN * 128;	/* x: BN vectors x 64 k bf16 */
 	static constexpr int RAW = WG_ROWS * QT::PITCH;	/* one unit of W as stored */
 	static constexpr int NSGT = QT::SG ? QT::TILE_K / QT::SG : 0;
 	static constexpr int TP = NSGT ? 2 * NSGT + 2 : 0;	/* words per row of the scale table */
@@ -140,41 +138,37 @@ named_sync(int id, int nthreads)
 	asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(nthreads) : "memory");
 }
 
+/* D[64 x 64] (+)= A * B, A in registers (the mma.m16n8k16 layout per warp),
+ * B in shared memory (descriptor b), bf16, f32 accumulators; acc = 0
+ * overwrites D */
 __device__ __forceinline__ void
-fence_async_smem(void)
+wg_mma_rs_n64(float (&d)[32], const uint32_t *a, uint64_t b, int acc)
 {
-	asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
-/* D[64 x 64] (+)= A * B, A and B in shared memory (descriptors a, b), bf16,
- * f32 accumulators; acc = 0 overwrites D */
-__device__ __forceinline__ void
-wg_mma_n64(float (&d)[32], uint64_t a, uint64_t b, int acc)
-{
-	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
 				 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
 				 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
 				 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-				 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+				 "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
 				 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
 				   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
 				   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
 				   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-				 : "l"(a), "l"(b), "r"(acc));
+				 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(acc));
 }
 
-/* D[64 x 128] (+)= A * B, A and B in shared memory (descriptors a, b), bf16,
- * f32 accumulators; acc = 0 overwrites D */
+/* D[64 x 128] (+)= A * B, A in registers (the mma.m16n8k16 layout per warp),
+ * B in shared memory (descriptor b), bf16, f32 accumulators; acc = 0
+ * overwrites D */
 __device__ __forceinline__ void
-wg_mma_n128(float (&d)[64], uint64_t a, uint64_t b, int acc)
+wg_mma_rs_n128(float (&d)[64], const uint32_t *a, uint64_t b, int acc)
 {
-	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
 				 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
 				 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
 				 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
 				 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
 				 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-				 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+				 "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
 				 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
 				   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
 				   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
@@ -183,15 +177,16 @@ wg_mma_n128(float (&d)[64], uint64_t a, uint64_t b, int acc)
 				   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
 				   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
 				   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-				 : "l"(a), "l"(b), "r"(acc));
+				 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(acc));
 }
 
-/* D[64 x 256] (+)= A * B, A and B in shared memory (descriptors a, b), bf16,
- * f32 accumulators; acc = 0 overwrites D */
+/* D[64 x 256] (+)= A * B, A in registers (the mma.m16n8k16 layout per warp),
+ * B in shared memory (descriptor b), bf16, f32 accumulators; acc = 0
+ * overwrites D */
 __device__ __forceinline__ void
-wg_mma_n256(float (&d)[128], uint64_t a, uint64_t b, int acc)
+wg_mma_rs_n256(float (&d)[128], const uint32_t *a, uint64_t b, int acc)
 {
-	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+	asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
 				 "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
 				 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
 				 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
@@ -201,7 +196,7 @@ wg_mma_n256(float (&d)[128], uint64_t a, uint64_t b, int acc)
 				 "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
 				 "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
 				 "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-				 "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+				 "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
 				 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
 				   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
 				   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
@@ -218,7 +213,7 @@ wg_mma_n256(float (&d)[128], uint64_t a, uint64_t b, int acc)
 				   "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
 				   "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
 				   "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-				 : "l"(a), "l"(b), "r"(acc));
+				 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(acc));
 }
 
 /* w = s (A - OFF) + c' in bf16x2, s and c' from the scale table: A - OFF
@@ -239,14 +234,24 @@ wg_scale(uint32_t a, uint2 sc)
 
 template <int BN>
 __device__ __forceinline__ void
-wg_mma(float (&d)[BN / 2], uint64_t a, uint64_t b, int acc)
+wg_mma(float (&d)[BN / 2], const uint32_t *a, uint64_t b, int acc)
 {
 	if constexpr (BN == 64)
-		wg_mma_n64(d, a, b, acc);
+		wg_mma_rs_n64(d, a, b, acc);
 	else if constexpr (BN == 128)
-		wg_mma_n128(d, a, b, acc);
+		wg_mma_rs_n128(d, a, b, acc);
 	else
-		wg_mma_n256(d, a, b, acc);
+		wg_mma_rs_n256(d, a, b, acc);
+}
+
+/* keep A fragments alive (and in place) until the products reading them
+ * are known complete */
+__device__ __forceinline__ void
+wg_fence_a(uint32_t (&a)[8])
+{
+#pragma unroll
+	for (int i = 0; i < 8; i++)
+		asm volatile("" : "+r"(a[i]) :: "memory");
 }
 
 #endif							/* __CUDA_ARCH_FEAT_SM90_ALL */
@@ -299,7 +304,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 
 	if (wg == 0)
 	{
-		/* ---- producer ---- */
+		/* ---- producer: its registers go to the consumers ---- */
+		asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
 		if (lt >= PW)
 		{
 			/* warp 3, one lane: the x tile of every stage */
@@ -322,8 +328,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 
 					if (sg >= NS)
 						mbar_wait(sempty0 + 8 * slot, (uint32_t) ((sg / NS - 1) & 1));
-					mbar_arrive_expect_tx(full, C::B_BYTES);
-					tma_load_2d(smem_u32(stages + slot * C::STAGE + C::A_BYTES), &tmx,
+					mbar_arrive_expect_tx(full, C::STAGE);
+					tma_load_2d(smem_u32(stages + slot * C::STAGE), &tmx,
 								c * QT::TILE_K + 64 * q, col0, full);
 				}
 			}
@@ -390,15 +396,18 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 		return;
 	}
 
-	/* ---- consumers: warpgroup cw decodes and multiplies rows 64 cw .. +63
-	 * of each unit ---- */
+	/* ---- consumers: warpgroup cw has rows 64 cw .. +63 of each unit; a
+	 * thread decodes the A fragments of its two rows (those of mma.m16n8k16:
+	 * rows g and g + 8 of its warp's 16) straight into registers ---- */
 	const int	cw = wg - 1,
 				w4 = (tid >> 5) & 3,
 				g = (tid & 31) >> 2,
 				t = tid & 3;
-	const int	ch = lt & 7,	/* this thread's chunk of 8 k in every row it decodes */
-				rl0 = cw * 64 + (lt >> 3);	/* and its rows: rl0 + 16 j, j < 4 */
+	const int	rl = cw * 64 + w4 * 16 + g;	/* this thread's rows: rl, rl + 8 */
+
+	asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
 	float		acc[NR];
+	uint32_t	A[2][8];		/* one group's fragments, double-buffered */
 	int			sg = 0,
 				pending = -1;
 	long		i = 0;
@@ -420,91 +429,104 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 		{
 			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
 			const uint8_t *ws = units + (i % R) * C::UNIT;
-			const float *tab = (const float *) (ws + C::RAW);
-			int			roff[4];
+			const uint2 *tg = (const uint2 *) (ws + C::RAW) + rl * (C::TP / 2),
+					   *t8 = tg + 8 * (C::TP / 2);
+			const uint8_t *pg = ws + rl * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + rl, c, QT::TILE_B),
+					   *p8 = ws + (rl + 8) * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
 
-#pragma unroll
-			for (int j = 0; j < 4; j++)
-			{
-				const int	row = rl0 + 16 * j;
-
-				roff[j] = row * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + row, c, QT::TILE_B);
-			}
 			mbar_wait(rfull0 + 8 * (i % R), (uint32_t) ((i / R) & 1));
-
 			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
 			{
 				const int	slot = sg % NS;
-				uint8_t    *sa = stages + slot * C::STAGE;
-
-				/* this warpgroup's 64 rows x 8 chunks of 8 k: chunk 4 gg + t
-				 * of a row is lane t's fragment of group 2 q + gg (zeros
-				 * past K); rows rl0 + 16 j share the swizzle rl0 % 8.  The
-				 * slot's last reader was this warpgroup's product of stage
-				 * sg - NS, complete since the wait below at sg - 1. */
-				const int	grp = 2 * q + (ch >> 2);
-				uint8_t    *dst = sa + rl0 * 128 + ((ch ^ (rl0 & 7)) << 4);
+				const uint32_t sx = smem_u32(stages + slot * C::STAGE);
 
 #pragma unroll
-				for (int j = 0; j < 4; j++)
+				for (int gi = 0; gi < 2; gi++)
 				{
-					uint4		v = make_uint4(0, 0, 0, 0);
+					const int	grp = 2 * q + gi;
 
+					/* A[gi]'s last reader, group gi of the previous stage, is
+					 * complete (the wait at the end of the group before) */
 					if (grp < ng)
 					{
-						uint32_t	af[QT::NPL][4];
+						uint32_t	fg[QT::NPL][4],
+									f8[QT::NPL][4];
 
-						QT::frag(ws + roff[j], grp, ch & 3, af);
+						QT::frag(pg, grp, t, fg);
+						QT::frag(p8, grp, t, f8);
 						if constexpr (QT::SG > 0)
 						{
-							const uint2 *tr = (const uint2 *) (tab + (rl0 + 16 * j) * C::TP);
-							const uint2 s0 = tr[QT::SG == 16 ? 2 * grp : grp],
-										s1 = tr[QT::SG == 16 ? 2 * grp + 1 : grp];
+							const uint2 sg0 = tg[QT::SG == 16 ? 2 * grp : grp],
+										sg1 = tg[QT::SG == 16 ? 2 * grp + 1 : grp],
+										s80 = t8[QT::SG == 16 ? 2 * grp : grp],
+										s81 = t8[QT::SG == 16 ? 2 * grp + 1 : grp];
 
-							v = make_uint4(wg_scale<T>(af[0][0], s0), wg_scale<T>(af[0][1], s0),
-										   wg_scale<T>(af[0][2], s1), wg_scale<T>(af[0][3], s1));
+							A[gi][0] = wg_scale<T>(fg[0][0], sg0);
+							A[gi][1] = wg_scale<T>(f8[0][0], s80);
+							A[gi][2] = wg_scale<T>(fg[0][1], sg0);
+							A[gi][3] = wg_scale<T>(f8[0][1], s80);
+							A[gi][4] = wg_scale<T>(fg[0][2], sg1);
+							A[gi][5] = wg_scale<T>(f8[0][2], s81);
+							A[gi][6] = wg_scale<T>(fg[0][3], sg1);
+							A[gi][7] = wg_scale<T>(f8[0][3], s81);
 						}
 						else
 						{
 							const float2 one = make_float2(1.0f, 0.0f);
 
-							v = make_uint4(ds_scaled_bf16<T>(af, 0, one), ds_scaled_bf16<T>(af, 1, one),
-										   ds_scaled_bf16<T>(af, 2, one), ds_scaled_bf16<T>(af, 3, one));
+#pragma unroll
+							for (int m = 0; m < 2; m++)
+							{
+								A[gi][4 * m + 0] = ds_scaled_bf16<T>(fg, 2 * m, one);
+								A[gi][4 * m + 1] = ds_scaled_bf16<T>(f8, 2 * m, one);
+								A[gi][4 * m + 2] = ds_scaled_bf16<T>(fg, 2 * m + 1, one);
+								A[gi][4 * m + 3] = ds_scaled_bf16<T>(f8, 2 * m + 1, one);
+							}
 						}
 					}
-					*(uint4 *) (dst + 2048 * j) = v;
-				}
-				fence_async_smem();
-				named_sync(2 + cw, 128);
-				if (q == (ng + 1) / 2 - 1 && lt == 0)
-					mbar_arrive(rempty0 + 8 * (i % R));	/* done with the unit's raw slot */
-
-				const uint32_t sa32 = smem_u32(sa);
-
-				mbar_wait(xfull0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
-				wg_fence();
+					else
+					{
 #pragma unroll
-				for (int kk = 0; kk < 4; kk++)
-				{
-					wg_mma<BN>(acc, wg_desc(sa32 + cw * 64 * 128 + 32 * kk), wg_desc(sa32 + C::A_BYTES + 32 * kk),
-							   !(first && kk == 0));
+						for (int k = 0; k < 8; k++)
+							A[gi][k] = 0;	/* past K (x there is not zero) */
+					}
+					if (gi == 0)
+						mbar_wait(xfull0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
+					wg_fence();
+					wg_mma<BN>(acc, &A[gi][0], wg_desc(sx + 64 * gi), !(first && gi == 0));
+					wg_mma<BN>(acc, &A[gi][4], wg_desc(sx + 64 * gi + 32), 1);
+					first = 0;
+					wg_commit();
+					wg_wait<1>();
+					wg_fence_a(A[gi ^ 1]);	/* the other group's products are complete */
+					if (gi == 0)
+					{
+						if (pending >= 0 && lt == 0)
+							mbar_arrive(sempty0 + 8 * (pending % NS));	/* its last group is done */
+						pending = -1;
+					}
+					else
+						pending = sg;
 				}
-				first = 0;
-				wg_commit();
-				wg_wait<1>();
-				if (pending >= 0 && lt == 0)
-					mbar_arrive(sempty0 + 8 * (pending % NS));
-				pending = sg;
+				if (q == (ng + 1) / 2 - 1)
+				{
+					/* the unit's raw slot is no longer read by this warpgroup */
+					named_sync(2 + cw, 128);
+					if (lt == 0)
+						mbar_arrive(rempty0 + 8 * (i % R));
+				}
 			}
 		}
 		wg_wait<0>();
 		wg_fence_acc(acc);
+		wg_fence_a(A[0]);
+		wg_fence_a(A[1]);
 		if (pending >= 0 && lt == 0)
 			mbar_arrive(sempty0 + 8 * (pending % NS));
 		pending = -1;
 		u += c1 - c0;
 
-		const int	row_b = row0 + cw * 64 + w4 * 16 + g,
+		const int	row_b = row0 + rl,
 					col_b = (int) (jj / a.nrb) * BN + 2 * t;
 
 		if (c0 != 0 || c1 != a.nt)
@@ -605,7 +627,7 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 
 	DS_REQUIRE(ds_bf16_tensor_map_sw128(&tm, ctx->ws, (uint64_t) a.n, (uint64_t) a.K, BN) == CUDA_SUCCESS,
 			   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
-	k_xperm<T><<<(unsigned) ((nthreads + 255) / 256), 256, 0, stream>>>(x, ldx, x_bf16, a.n, a.K,
+	k_xperm<T, true><<<(unsigned) ((nthreads + 255) / 256), 256, 0, stream>>>(x, ldx, x_bf16, a.n, a.K,
 																		 (uint16_t *) ctx->ws);
 	DS_CUDA_CHECK_LAUNCH();
 	DS_CUDA_CHECK(ds_set_smem(k_gemm_wgmma<T, BN>, C::SMEM, &smem_set));
