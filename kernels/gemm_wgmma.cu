@@ -247,10 +247,10 @@ wg_mma(float (&d)[BN / 2], const uint32_t *a, uint64_t b, int acc)
 /* keep A fragments alive (and in place) until the products reading them
  * are known complete */
 __device__ __forceinline__ void
-wg_fence_a(uint32_t (&a)[8])
+wg_fence_a(uint32_t (&a)[16])
 {
 #pragma unroll
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 16; i++)
 		asm volatile("" : "+r"(a[i]) :: "memory");
 }
 
@@ -407,7 +407,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 
 	asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
 	float		acc[NR];
-	uint32_t	A[2][8];		/* one group's fragments, double-buffered */
+	uint32_t	A0[16],
+				A1[16];			/* a stage's fragments, double-buffered */
 	int			sg = 0,
 				pending = -1;
 	long		i = 0;
@@ -435,8 +436,9 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 					   *p8 = ws + (rl + 8) * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
 
 			mbar_wait(rfull0 + 8 * (i % R), (uint32_t) ((i / R) & 1));
-			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
-			{
+			/* stage q of the unit into Ab: decode both groups, then their
+			 * four products; Ao (the stage before) is then complete */
+			auto		stage = [&] (uint32_t (&Ab)[16], uint32_t (&Ao)[16], int q) {
 				const int	slot = sg % NS;
 				const uint32_t sx = smem_u32(stages + slot * C::STAGE);
 
@@ -444,9 +446,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 				for (int gi = 0; gi < 2; gi++)
 				{
 					const int	grp = 2 * q + gi;
+					uint32_t   *d = Ab + 8 * gi;
 
-					/* A[gi]'s last reader, group gi of the previous stage, is
-					 * complete (the wait at the end of the group before) */
 					if (grp < ng)
 					{
 						uint32_t	fg[QT::NPL][4],
@@ -461,14 +462,14 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 										s80 = t8[QT::SG == 16 ? 2 * grp : grp],
 										s81 = t8[QT::SG == 16 ? 2 * grp + 1 : grp];
 
-							A[gi][0] = wg_scale<T>(fg[0][0], sg0);
-							A[gi][1] = wg_scale<T>(f8[0][0], s80);
-							A[gi][2] = wg_scale<T>(fg[0][1], sg0);
-							A[gi][3] = wg_scale<T>(f8[0][1], s80);
-							A[gi][4] = wg_scale<T>(fg[0][2], sg1);
-							A[gi][5] = wg_scale<T>(f8[0][2], s81);
-							A[gi][6] = wg_scale<T>(fg[0][3], sg1);
-							A[gi][7] = wg_scale<T>(f8[0][3], s81);
+							d[0] = wg_scale<T>(fg[0][0], sg0);
+							d[1] = wg_scale<T>(f8[0][0], s80);
+							d[2] = wg_scale<T>(fg[0][1], sg0);
+							d[3] = wg_scale<T>(f8[0][1], s80);
+							d[4] = wg_scale<T>(fg[0][2], sg1);
+							d[5] = wg_scale<T>(f8[0][2], s81);
+							d[6] = wg_scale<T>(fg[0][3], sg1);
+							d[7] = wg_scale<T>(f8[0][3], s81);
 						}
 						else
 						{
@@ -477,10 +478,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 #pragma unroll
 							for (int m = 0; m < 2; m++)
 							{
-								A[gi][4 * m + 0] = ds_scaled_bf16<T>(fg, 2 * m, one);
-								A[gi][4 * m + 1] = ds_scaled_bf16<T>(f8, 2 * m, one);
-								A[gi][4 * m + 2] = ds_scaled_bf16<T>(fg, 2 * m + 1, one);
-								A[gi][4 * m + 3] = ds_scaled_bf16<T>(f8, 2 * m + 1, one);
+								d[4 * m + 0] = ds_scaled_bf16<T>(fg, 2 * m, one);
+								d[4 * m + 1] = ds_scaled_bf16<T>(f8, 2 * m, one);
+								d[4 * m + 2] = ds_scaled_bf16<T>(fg, 2 * m + 1, one);
+								d[4 * m + 3] = ds_scaled_bf16<T>(f8, 2 * m + 1, one);
 							}
 						}
 					}
@@ -488,26 +489,29 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 					{
 #pragma unroll
 						for (int k = 0; k < 8; k++)
-							A[gi][k] = 0;	/* past K (x there is not zero) */
+							d[k] = 0;	/* past K (x there is not zero) */
 					}
-					if (gi == 0)
-						mbar_wait(xfull0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
-					wg_fence();
-					wg_mma<BN>(acc, &A[gi][0], wg_desc(sx + 64 * gi), !(first && gi == 0));
-					wg_mma<BN>(acc, &A[gi][4], wg_desc(sx + 64 * gi + 32), 1);
-					first = 0;
-					wg_commit();
-					wg_wait<1>();
-					wg_fence_a(A[gi ^ 1]);	/* the other group's products are complete */
-					if (gi == 0)
-					{
-						if (pending >= 0 && lt == 0)
-							mbar_arrive(sempty0 + 8 * (pending % NS));	/* its last group is done */
-						pending = -1;
-					}
-					else
-						pending = sg;
 				}
+				mbar_wait(xfull0 + 8 * slot, (uint32_t) ((sg / NS) & 1));
+				wg_fence();
+#pragma unroll
+				for (int kk = 0; kk < 4; kk++)
+					wg_mma<BN>(acc, Ab + 4 * kk, wg_desc(sx + 32 * kk), !(first && kk == 0));
+				first = 0;
+				wg_commit();
+				wg_wait<1>();
+				wg_fence_a(Ao);
+				if (pending >= 0 && lt == 0)
+					mbar_arrive(sempty0 + 8 * (pending % NS));
+				pending = sg;
+			};
+
+			for (int q = 0; q < (ng + 1) / 2; q++, sg++)
+			{
+				if (sg & 1)
+					stage(A1, A0, q);
+				else
+					stage(A0, A1, q);
 				if (q == (ng + 1) / 2 - 1)
 				{
 					/* the unit's raw slot is no longer read by this warpgroup */
@@ -519,8 +523,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 		}
 		wg_wait<0>();
 		wg_fence_acc(acc);
-		wg_fence_a(A[0]);
-		wg_fence_a(A[1]);
+		wg_fence_a(A0);
+		wg_fence_a(A1);
 		if (pending >= 0 && lt == 0)
 			mbar_arrive(sempty0 + 8 * (pending % NS));
 		pending = -1;
