@@ -28,6 +28,8 @@
  * rounds s A + c computed in f32: the two differ by about a bf16 rounding
  * of c'); x rounded to bf16.  Same inputs, same bits.
  */
+#include <string.h>
+
 #include "common.cuh"
 #include "gemm_bf16.cuh"
 #include "gemm_wgmma.cuh"
@@ -44,16 +46,19 @@ constexpr int WG_ROWS = 128;	/* rows per unit: two consumer warpgroups */
 constexpr int WG_THREADS = 384;
 constexpr int WG_SMEM_MAX = 227 * 1024 - 64;	/* and s_last */
 
-template <int T, int BN>
+template <int T, int BN, bool WT>
 struct Wg
 {
 	using QT = dsq::Q<T>;
 	static constexpr int STAGE = BN * 128;	/* x: BN vectors x 64 k bf16 */
-	static constexpr int RAW = WG_ROWS * QT::PITCH;	/* one unit of W as stored */
+	/* one unit of W as stored: rows of TILE_B bytes (a copy-engine box) or
+	 * of PITCH (16-byte cp.async chunks, tile_copy.cuh) */
+	static constexpr int WP = WT ? QT::TILE_B : QT::PITCH;
+	static constexpr int RAW = WG_ROWS * WP;
 	static constexpr int NSGT = QT::SG ? QT::TILE_K / QT::SG : 0;
 	static constexpr int TP = NSGT ? 2 * NSGT + 2 : 0;	/* words per row of the scale table */
 	static constexpr int TAB = WG_ROWS * TP * 4;
-	static constexpr int UNIT = RAW + TAB;	/* a raw slot and its scale table */
+	static constexpr int UNIT = (RAW + TAB + 127) / 128 * 128;	/* a raw slot and its scale table */
 	static constexpr int BAR = 256;
 	/* three raw slots where three stages still fit, else two; then as many
 	 * stages as fit, up to 6 */
@@ -256,13 +261,13 @@ wg_fence_a(uint32_t (&a)[16])
 
 #endif							/* __CUDA_ARCH_FEAT_SM90_ALL */
 
-template <int T, int BN>
+template <int T, int BN, bool WT>
 __global__ void __launch_bounds__(WG_THREADS, 1)
-k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
+k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CUtensorMap tmw, WgArgs a)
 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 	using QT = dsq::Q<T>;
-	using C = Wg<T, BN>;
+	using C = Wg<T, BN, WT>;
 	constexpr int NS = C::NS,
 				R = C::R;
 	constexpr int NR = BN / 2;	/* accumulators per thread */
@@ -295,7 +300,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 		}
 		for (int r = 0; r < R; r++)
 		{
-			mbar_init(rfull0 + 8 * r, PW);	/* W copiers, each after its copies and table rows */
+			mbar_init(rfull0 + 8 * r, WT ? 1 : PW);	/* the W box's expect_tx, or each copier */
 			mbar_init(rempty0 + 8 * r, 2);	/* consumer warpgroups done decoding the unit */
 		}
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -336,64 +341,56 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 			return;
 		}
 
-		/* warps 0-2: W units R - 1 ahead into the raw slots, and each unit's
-		 * scale table: per group the bf16x2 pairs (s, s) and (c', c'), c' =
-		 * c + OFF s, so that w = s (A - OFF) + c' */
-		auto		issue = [&] (long i) {
-			if (b0 + i < b1)
+		if constexpr (WT)
+		{
+			/* warp 2, one lane: each unit's W as one box of 128 rows x
+			 * TILE_B bytes (rows past M and bytes past a row's end read as
+			 * zeros), into slot i % R once the unit before in that slot is
+			 * decoded */
+			if (lt != 64)
+				return;
+			asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tmw) : "memory");
+			for (long i = 0; b0 + i < b1; i++)
 			{
 				const long	u = b0 + i,
 							jj = u / a.nt;
+				const uint32_t full = rfull0 + 8 * (i % R);
 
 				if (i >= R)
 					mbar_wait(rempty0 + 8 * (i % R), (uint32_t) ((i / R - 1) & 1));
-				ds_issue_tile_rows<T>(a.w, a.row_bytes, a.M, a.K, units + (i % R) * C::UNIT,
-									  (int) (jj % a.nrb) * WG_ROWS, WG_ROWS, (int) (u - jj * a.nt), lt, PW);
+				mbar_arrive_expect_tx(full, C::RAW);
+				tma_load_2d(smem_u32(units + (i % R) * C::UNIT), &tmw, (int) (u - jj * a.nt) * (QT::TILE_B / 8),
+							(int) (jj % a.nrb) * WG_ROWS, full);
 			}
-			ds_cp_async_commit();
-		};
-
-		for (int k = 0; k < R - 1; k++)
-			issue(k);
-		for (long i = 0; b0 + i < b1; i++)
-		{
-			ds_cp_async_wait<R - 2>();	/* unit i landed (this thread's copies) */
-			if constexpr (QT::SG > 0)
-			{
-				const long	u = b0 + i,
-							jj = u / a.nt;
-				const int	c = (int) (u - jj * a.nt),
-							row0 = (int) (jj % a.nrb) * WG_ROWS;
-				const uint8_t *ws = units + (i % R) * C::UNIT;
-				float	   *tab = (float *) (ws + C::RAW);
-
-				/* the copies of all 96 threads must have landed: the table
-				 * reads rows other threads copied */
-				named_sync(1, PW);
-				for (int row = lt; row < WG_ROWS; row += PW)
-				{
-					const uint8_t *pr = ws + row * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + row, c, QT::TILE_B);
-
-#pragma unroll
-					for (int hh = 0; hh < 2; hh++)
-					{
-						float		sv[C::NSGT / 2],
-									cv[C::NSGT / 2];
-						uint2	   *trow = (uint2 *) (tab + row * C::TP) + hh * (C::NSGT / 2);
-
-						QT::scales_half(pr, hh, sv, cv);
-#pragma unroll
-						for (int k = 0; k < C::NSGT / 2; k++)
-							trow[k] = make_uint2(dsq::pack_bf16x2(sv[k], sv[k]),
-												 dsq::pack_bf16x2(cv[k] + WgOff<T>::OFF * sv[k],
-																  cv[k] + WgOff<T>::OFF * sv[k]));
-					}
-				}
-			}
-			mbar_arrive(rfull0 + 8 * (i % R));
-			issue(i + R - 1);	/* into the slot of unit i - 1, once decoded */
+			return;
 		}
-		return;
+		else
+		{
+			/* warps 0-2: W units R - 1 ahead by 16-byte copies */
+			auto		issue = [&] (long i) {
+				if (b0 + i < b1)
+				{
+					const long	u = b0 + i,
+								jj = u / a.nt;
+
+					if (i >= R)
+						mbar_wait(rempty0 + 8 * (i % R), (uint32_t) ((i / R - 1) & 1));
+					ds_issue_tile_rows<T>(a.w, a.row_bytes, a.M, a.K, units + (i % R) * C::UNIT,
+										  (int) (jj % a.nrb) * WG_ROWS, WG_ROWS, (int) (u - jj * a.nt), lt, PW);
+				}
+				ds_cp_async_commit();
+			};
+
+			for (int k = 0; k < R - 1; k++)
+				issue(k);
+			for (long i = 0; b0 + i < b1; i++)
+			{
+				ds_cp_async_wait<R - 2>();	/* unit i landed (this thread's copies) */
+				mbar_arrive(rfull0 + 8 * (i % R));
+				issue(i + R - 1);	/* into the slot of unit i - 1, once decoded */
+			}
+			return;
+		}
 	}
 
 	/* ---- consumers: warpgroup cw has rows 64 cw .. +63 of each unit; a
@@ -430,12 +427,33 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, WgArgs a)
 		{
 			const int	ng = min(QT::TILE_K, a.K - c * QT::TILE_K) / 32;
 			const uint8_t *ws = units + (i % R) * C::UNIT;
-			const uint2 *tg = (const uint2 *) (ws + C::RAW) + rl * (C::TP / 2),
+			uint2	   *tg = (uint2 *) (ws + C::RAW) + rl * (C::TP / 2),
 					   *t8 = tg + 8 * (C::TP / 2);
-			const uint8_t *pg = ws + rl * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + rl, c, QT::TILE_B),
-					   *p8 = ws + (rl + 8) * QT::PITCH + ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
+			const uint8_t *pg = ws + rl * C::WP,
+					   *p8 = ws + (rl + 8) * C::WP;
 
+			if constexpr (!WT)
+			{
+				pg += ds_tile_offset(a.row_bytes, row0 + rl, c, QT::TILE_B);
+				p8 += ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
+			}
 			mbar_wait(rfull0 + 8 * (i % R), (uint32_t) ((i / R) & 1));
+			if constexpr (QT::SG > 0)
+			{
+				/* the scale table of this warp's rows: lane t does half t % 2
+				 * of row rl + 8 (t / 2), per group the bf16x2 pairs (s, s)
+				 * and (c', c'), c' = c + OFF s, so that w = s (A - OFF) + c' */
+				float		sv[C::NSGT / 2],
+							cv[C::NSGT / 2];
+				uint2	   *trow = (t & 2 ? t8 : tg) + (t & 1) * (C::NSGT / 2);
+
+				QT::scales_half(t & 2 ? p8 : pg, t & 1, sv, cv);
+#pragma unroll
+				for (int k = 0; k < C::NSGT / 2; k++)
+					trow[k] = make_uint2(dsq::pack_bf16x2(sv[k], sv[k]),
+										 dsq::pack_bf16x2(cv[k] + WgOff<T>::OFF * sv[k], cv[k] + WgOff<T>::OFF * sv[k]));
+				__syncwarp();
+			}
 			/* stage q of the unit into Ab: decode both groups, then their
 			 * four products; Ao (the stage before) is then complete */
 			auto		stage = [&] (uint32_t (&Ab)[16], uint32_t (&Ao)[16], int q) {
@@ -602,12 +620,12 @@ device_is_sm90(const ds_cuda_context *ctx)
 	return cc == 90;
 }
 
-template <int T, int BN>
+template <int T, int BN, bool WT>
 int
 launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid)
 {
 	using QT = dsq::Q<T>;
-	using C = Wg<T, BN>;
+	using C = Wg<T, BN, WT>;
 	static int	smem_set = 0;
 	const int	ncb = (a.n + BN - 1) / BN;
 	const size_t xp_bytes = ds_ws_round((size_t) a.n * a.K * 2);
@@ -627,16 +645,39 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 	a.part = (float *) (ctx->ws + xp_bytes);
 	a.counters = ctx->counters;
 
-	CUtensorMap tm;
+	CUtensorMap tm,
+				tmw;
 
 	DS_REQUIRE(ds_bf16_tensor_map_sw128(&tm, ctx->ws, (uint64_t) a.n, (uint64_t) a.K, BN) == CUDA_SUCCESS,
 			   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
+	memset(&tmw, 0, sizeof(tmw));
+	if (WT)
+		DS_REQUIRE(ds_weight_tensor_map(&tmw, a.w, a.row_bytes, (uint64_t) a.M, QT::TILE_B, WG_ROWS) == CUDA_SUCCESS,
+				   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
 	k_xperm<T, true><<<(unsigned) ((nthreads + 255) / 256), 256, 0, stream>>>(x, ldx, x_bf16, a.n, a.K,
 																		 (uint16_t *) ctx->ws);
 	DS_CUDA_CHECK_LAUNCH();
-	DS_CUDA_CHECK(ds_set_smem(k_gemm_wgmma<T, BN>, C::SMEM, &smem_set));
-	DS_CUDA_CHECK(ds_launch_pdl(k_gemm_wgmma<T, BN>, G, WG_THREADS, C::SMEM, stream, tm, a));
+	DS_CUDA_CHECK(ds_set_smem(k_gemm_wgmma<T, BN, WT>, C::SMEM, &smem_set));
+	DS_CUDA_CHECK(ds_launch_pdl(k_gemm_wgmma<T, BN, WT>, G, WG_THREADS, C::SMEM, stream, tm, tmw, a));
 	return DS_CUDA_OK;
+}
+
+/* W by the copy engine where its tiles and rows are whole 16-byte units
+ * (not Q6_K's 210-byte blocks, nor a K with a partial tile of 32-element
+ * blocks), except F16/BF16, whose 256-byte rows would put a warp's rows on
+ * the same banks */
+template <int T, int BN>
+int
+launch_w(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid)
+{
+	using QT = dsq::Q<T>;
+
+	if constexpr (QT::TILE_B % 16 == 0 && QT::TILE_B % 128 != 0)
+	{
+		if (a.row_bytes % 16 == 0)
+			return launch<T, BN, true>(ctx, stream, a, x, ldx, x_bf16, grid);
+	}
+	return launch<T, BN, false>(ctx, stream, a, x, ldx, x_bf16, grid);
 }
 
 }								/* namespace */
@@ -667,9 +708,9 @@ ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, i
 	{
 #define WG_CASE(T) \
 		case T: \
-			return bn == 64 ? launch<T, 64>(ctx, stream, a, x, ldx, xb, grid) : \
-				bn == 128 ? launch<T, 128>(ctx, stream, a, x, ldx, xb, grid) : \
-				launch<T, 256>(ctx, stream, a, x, ldx, xb, grid);
+			return bn == 64 ? launch_w<T, 64>(ctx, stream, a, x, ldx, xb, grid) : \
+				bn == 128 ? launch_w<T, 128>(ctx, stream, a, x, ldx, xb, grid) : \
+				launch_w<T, 256>(ctx, stream, a, x, ldx, xb, grid);
 		DSQ_FOR_EACH_TYPE(WG_CASE)
 #undef WG_CASE
 	}
