@@ -605,9 +605,11 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 static bool
 device_is_sm90(const ds_cuda_context *ctx)
 {
-	static int	cc = -1;
+	static int	cc[64];			/* per device: 0 unknown, else 10 major + minor */
 
-	if (cc < 0)
+	if (ctx->device < 0 || ctx->device >= 64)
+		return false;
+	if (cc[ctx->device] == 0)
 	{
 		int			major = 0,
 					minor = 0;
@@ -615,9 +617,17 @@ device_is_sm90(const ds_cuda_context *ctx)
 		if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device) != cudaSuccess ||
 			cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, ctx->device) != cudaSuccess)
 			return false;
-		cc = 10 * major + minor;
+		cc[ctx->device] = 10 * major + minor;
 	}
-	return cc == 90;
+	return cc[ctx->device] == 90;
+}
+
+/* workspace for n vectors of K: x in bf16, and the partial sums of one
+ * block per multiprocessor at the widest block */
+static size_t
+wgmma_workspace(const ds_cuda_context *ctx, int n, int K)
+{
+	return ds_ws_round((size_t) n * K * 2) + (size_t) ctx->sm_count * 2 * WG_ROWS * 256 * 4;
 }
 
 template <int T, int BN, bool WT>
@@ -681,6 +691,12 @@ launch_w(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int
 }
 
 }								/* namespace */
+
+bool
+ds_gemm_wgmma_usable(const ds_cuda_context *ctx, int n, int K)
+{
+	return device_is_sm90(ctx) && wgmma_workspace(ctx, n, K) <= ctx->ws_bytes;
+}
 
 int
 ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,

@@ -18,4 +18,8 @@ int			ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								 void *y, ds_cuda_dtype ytype, int ldy,
 								 int bn, int grid);
 
+/* whether the wgmma GEMM runs here: a compute capability 9.0 GPU, and
+ * room in the context's workspace for n vectors of K */
+bool		ds_gemm_wgmma_usable(const ds_cuda_context *ctx, int n, int K);
+
 #endif							/* DS_KERNELS_GEMM_WGMMA_CUH */

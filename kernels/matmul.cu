@@ -5,9 +5,11 @@
  *   n <= 8     a small-batch kernel (matvec_q8tma.cu, matvec_q8mma.cu,
  *              matvec_dp4a.cu or matvec.cu, by ds_cuda_matvec_path()), one
  *              pass over the weights
- *   n > 8      the fused GEMM (gemm_fused.cu) where the weights are large
- *              and the batch moderate, else dequantize + cuBLAS
- *              (gemm_cublas.cu); BF16 weights always go to cuBLAS directly.
+ *   n > 8      quantized weights of 2^25 elements or more on an H100/H200:
+ *              the wgmma GEMM (gemm_wgmma.cu); elsewhere the fused GEMM
+ *              (gemm_fused.cu) where the weights are large and the batch
+ *              moderate, else dequantize + cuBLAS (gemm_cublas.cu); BF16
+ *              weights always go to cuBLAS directly.
  *
  * Passes of the small-batch kernel never won beyond 8 vectors: at n = 16 the
  * fused GEMM beat two passes on every large shape, and dequantize + cuBLAS
@@ -16,7 +18,23 @@
 #include "common.cuh"
 #include "gemm_cublas.cuh"
 #include "gemm_fused.cuh"
+#include "gemm_wgmma.cuh"
 #include "matvec.cuh"
+
+/*
+ * Where the wgmma GEMM beat the others (H200, 16 to 256 vectors): the
+ * quantized types on 3584x18944, 18944x3584 and 152064x3584 (0.5-0.9 of
+ * cuBLAS on bf16 weights, against 0.33-0.47 for the best of the others);
+ * on 1536x8960 dequantize + cuBLAS stayed ahead (0.48-0.52 against
+ * 0.34-0.47), and F16 lost everywhere (its two-part decoding).
+ */
+static bool
+use_wgmma(const ds_cuda_context *ctx, int wtype, int M, int K, int n)
+{
+	if (wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16 || (long) M * K < (1L << 25))
+		return false;
+	return ds_gemm_wgmma_usable(ctx, n, K);
+}
 
 /*
  * Where the fused GEMM beat dequantize + cuBLAS (it reads the quantized
@@ -110,6 +128,8 @@ ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int w
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 1 << 20));
 	if (n <= 8)
 		return ds_cuda_matvec(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+	if (use_wgmma(ctx, wtype, M, K, n))
+		return ds_cuda_gemm_wgmma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
 	if (use_fused(wtype, M, n))
 		return ds_cuda_gemm_fused(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
 	return ds_cuda_gemm_cublas(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);

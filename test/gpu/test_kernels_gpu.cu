@@ -342,6 +342,7 @@ test_products(void)
 		test_product(type, 300, 1024, 12, P_MATMUL, false, false);
 		test_product(type, 16500, 512, 16, P_MATMUL, true, false);
 		test_product(type, 300, 1024, 160, P_MATMUL, true, false);
+		test_product(type, 8192, 4096, 16, P_MATMUL, false, false);	/* wgmma (2^25 weights) */
 	}
 }
 
