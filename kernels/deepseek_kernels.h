@@ -103,8 +103,10 @@ DS_CUDA_API int			ds_cuda_context_sm_count(const ds_cuda_context *ctx);
 /*
  * The product for any n >= 1, by the fastest path measured for the shape:
  * the small-batch kernel (n <= 8 per pass over the weights) or, for larger
- * n, the fused dequantize-and-multiply tensor-core GEMM or dequantization
- * into a bf16 scratch and cuBLAS.  See docs/kernels.md for the crossover.
+ * n, the wgmma GEMM (quantized weights of 2^25 elements or more on a
+ * compute capability 9.0 GPU), the fused dequantize-and-multiply
+ * tensor-core GEMM or dequantization into a bf16 scratch and cuBLAS.  See
+ * docs/kernels.md for the crossovers.
  */
 DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
@@ -183,8 +185,10 @@ DS_CUDA_API int			ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stre
  * engine: one lane per block issues tensor copies (cp.async.bulk.tensor)
  * of whole row-block tiles into a shared-memory ring read by the block's
  * compute warps, and the work is cut into equal ranges of tiles per block
- * (stream-K), partial row blocks summed in a fixed order.  Numerics of
- * ds_cuda_matvec_q8mma().  Types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q5_K,
+ * (stream-K), partial row blocks summed in a fixed order; for Q4_1, Q5_0,
+ * Q4_K and Q5_K each step's x fragments are copied into the ring too (the
+ * faster there).  Numerics of ds_cuda_matvec_q8mma().  Types Q4_0, Q4_1,
+ * Q5_0, Q8_0, Q4_K and Q5_K,
  * K % 256 == 0 (DS_CUDA_ERR_UNSUPPORTED otherwise).
  * Uses the workspace and the context's counters.
  */

@@ -56,9 +56,10 @@ use_fused(int wtype, int M, int n)
  *  - K % 256 != 0: the bf16 tensor-core kernel (matvec.cu), the only one
  *    that takes it; with K % 256 == 0 it no longer wins anywhere.
  *  - Output projections (M >= 65536) in Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
- *    Q5_K, 1 to 8 vectors: the copy-engine kernel (matvec_q8tma.cu), at
- *    152064x3584 7-13 points of copy bandwidth above the best of the
- *    others at one vector (Q4_0 86%, Q8_0 97%) and 8-10 at eight.  On the
+ *    Q5_K, 1 to 8 vectors: the copy-engine kernel (matvec_q8tma.cu, x
+ *    staged for Q4_1, Q5_0, Q4_K, Q5_K), at 152064x3584 4-14 points of
+ *    copy bandwidth above the best of the others at one vector (85-86%,
+ *    Q4_K 83%, Q8_0 96%) and 8-19 at eight.  On the
  *    smaller products its fixed cost per call (~7 us more than the read
  *    alone) loses to q8mma and dp4a.
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers

@@ -40,8 +40,9 @@ int			ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream,
  * ring shared by the block's compute warps (matvec_q8tma.cu); mt: m16
  * tiles per compute warp (1 or 2, types that allow 2), sc: tiles per step
  * (1, 2 or 4), grid: blocks; 0 = the built-in choice; xs: 1 = x copied
- * into each stage with the weights (2 tiles per step).  Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
- * Q5_K; K % 256 == 0.
+ * into each stage with the weights (2 tiles per step), 0 = not, -1 = as
+ * the default does for the type (with sc = 0).  Q4_0, Q4_1, Q5_0, Q8_0,
+ * Q4_K, Q5_K; K % 256 == 0.
  */
 int			ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   const void *w, int wtype, int M, int K,

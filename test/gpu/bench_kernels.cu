@@ -593,7 +593,8 @@ main(int argc, char **argv)
 														  sh.K, n, y, DS_CUDA_F32, sh.M,
 														  p.kind == 8 ? 1 : 0,
 														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : 0,
-														  p.kind == 16 ? 66 : 0, p.kind == 18);
+														  p.kind == 16 ? 66 : 0,
+														  p.kind == 18 ? 1 : p.kind == 6 ? -1 : 0);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,
