@@ -1,24 +1,30 @@
 /*
- * gemm_wgmma.cu -- larger batches (64..256 vectors and more, prefill) on
+ * gemm_wgmma.cu -- larger batches (16 vectors and more, prefill) on
  * Hopper's warpgroup tensor-core instruction (wgmma, sm_90a): y = W x with
- * W read once in its quantized size, dequantized to bf16 in shared memory
- * and multiplied from there.
+ * W read once in its quantized size and decoded straight into the
+ * instruction's A registers.
  *
  * A block of three warpgroups owns a multiprocessor (persistent, one block
- * per SM):
- *  - the producer warpgroup streams each unit (128 rows x one tile of K)
- *    of W into shared memory with 16-byte cp.async copies (tile_copy.cuh,
- *    double-buffered), decodes it 64 k at a time (qblock.cuh frag, then
- *    two bf16x2 FMAs with the group's scales from a per-unit table) into a
- *    bf16 A tile in the 128-byte
- *    swizzled layout wgmma reads, and has the copy engine bring the matching
- *    64 k x BN-vector tile of x (bf16, fragment order: gemm_bf16.cuh) in the
- *    same layout; a stage is full when the 128 producer threads and the
- *    copy have arrived on its mbarrier;
- *  - two consumer warpgroups, 64 rows each, run wgmma.m64nBNk16 over the
- *    stage (four k16 steps), release it once the next stage's products
- *    are issued, and write their rows when a row tile ends.
- * Work is dealt as in matvec_q8tma.cu (split.cuh): units in order (column
+ * per SM); W is cut into units of 128 rows x one tile of K:
+ *  - producer: one lane has the copy engine bring each unit's W into one
+ *    of R raw slots as a single box of 128 rows x TILE_B bytes (2-D tensor
+ *    map; rows past M and bytes past a row's end read as zeros), or, where
+ *    rows or tiles are not whole 16-byte units (Q6_K, F16 for its banks, K
+ *    with a partial tile), three warps copy it with 16-byte cp.async
+ *    (tile_copy.cuh); another lane brings each stage's 64 k x BN vectors of
+ *    x (bf16, in the instruction's k order: gemm_bf16.cuh) into an NS-stage
+ *    ring, swizzled 128 bytes as wgmma reads it.  The producer hands its
+ *    registers to the consumers (setmaxnreg).
+ *  - two consumer warpgroups, 64 rows each: per unit every lane builds the
+ *    scale table of its warp's rows (bf16x2 (s, s), (c', c') per group,
+ *    c' = c + OFF s, OFF = 128, 0 for Q8_0), then per stage decodes the A
+ *    fragments of its two rows (qblock.cuh frag, then w = s (A - OFF) +
+ *    c' in bf16x2) and issues four wgmma.m64nBNk16 with x from shared
+ *    memory; fragments are double-buffered by stage, so a stage decodes
+ *    while the last one's products run, and a stage's x slot is released
+ *    once its products are complete.
+ * Barriers (mbarriers): x full / empty per stage, W full / empty per raw
+ * slot.  Work is dealt as in matvec_q8tma.cu (split.cuh): units in order (column
  * tile, row tile, K tile), whole row tiles per block where that balances,
  * else equal ranges of units (stream-K) with partial sums that the last
  * block of a row tile adds in block order.
