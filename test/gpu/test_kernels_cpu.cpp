@@ -15,6 +15,10 @@
  *  4. The copy-engine kernel's division of work among blocks (split.cuh):
  *     every step dealt once, row blocks whole where promised, each shared
  *     row block's sharers found by the owner rule with distinct slots.
+ *  5. The wgmma GEMM's data flow (gemm_wgmma.cu, gemm_bf16.cuh): x in the
+ *     instruction's k order, each A fragment register at the k the
+ *     instruction gives it, weights formed as s (A - OFF) + c' in bf16
+ *     from the scale table, against the reference product.
  *
  * Ends with "kernels-test-cpu: N passed, M failed" and exits 1 on failure.
  */
@@ -964,6 +968,149 @@ test_split(Tally &tl)
 			 "q8tma work split: whole row blocks exactly where they balance within 3%%");
 }
 
+/* ---- 5. the wgmma GEMM's data flow ------------------------------------ */
+
+/* round to bf16, nearest even, as a float */
+static float
+bf16r(float v)
+{
+	return bf16_lo(pack_bf16x2(v, 0.0f));
+}
+
+/*
+ * M rows x K, n vectors: x is laid out per group at position 16 (r / 2) +
+ * 8 (r % 2) + 2 t + h for element kmap(t, r, h) (k_xperm<T, true>); the
+ * fragment register r of lane t of a row sits at the same position of the
+ * row's A (wgmma's k16 step r / 2: registers a0/a1 at k 2 t, a2/a3 at
+ * 2 t + 8), its weights s_b (A - OFF) + c'_b rounded once to bf16 with s_b,
+ * c'_b = bf16(s), bf16(c + OFF s) from the table.  Checks: the positions
+ * are a permutation of each group, every weight is within a bf16 rounding
+ * of s A + c and of c' of the reference weight, the product within a bf16
+ * GEMM's error of the f64 reference.
+ */
+template <int T>
+static void
+test_wgmma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
+{
+	using QT = Q<T>;
+	constexpr int OFF = T == DS_TYPE_Q8_0 ? 0 : 128;
+	std::vector<uint8_t> w = random_weights(T, M, K, rng);
+	const size_t rb = ds_row_size(T, K);
+	std::vector<float> x((size_t) n * K),
+				ref((size_t) n * M, 0.0f),
+				xp((size_t) n * K),
+				row(K),
+				A(K);
+	std::vector<double> got((size_t) n * M, 0.0);
+	int			bad_perm = 0,
+				bad_w = 0;
+
+	for (auto &v : x)
+		v = rng.normal();
+	ds_ref_matmul(T, w.data(), M, K, x.data(), K, n, ref.data(), M);
+	for (int grp = 0; grp < K / 32; grp++)
+	{
+		int			hits[32] = {0};
+
+		for (int t = 0; t < 4; t++)
+			for (int r = 0; r < 4; r++)
+				for (int h = 0; h < 2; h++)
+				{
+					const int	pos = 16 * (r >> 1) + 8 * (r & 1) + 2 * t + h;
+
+					hits[pos]++;
+					for (int b = 0; b < n; b++)
+						xp[(size_t) b * K + grp * 32 + pos] = bf16r(x[(size_t) b * K + grp * 32 + QT::kmap(t, r, h)]);
+				}
+		for (int p = 0; p < 32; p++)
+			bad_perm += hits[p] != 1;
+	}
+	for (int m = 0; m < M; m++)
+	{
+		const uint8_t *wr = w.data() + m * rb;
+
+		ds_dequantize_row(T, wr, row.data(), K);
+		for (int tile = 0; tile * QT::TILE_K < K; tile++)
+		{
+			const uint8_t *tp = wr + (size_t) tile * QT::TILE_B;
+			const int	ng = std::min(QT::TILE_K, K - tile * QT::TILE_K) / 32;
+			float		s[16] = {0},
+						c[16] = {0};
+
+			if (QT::SG)
+			{
+				constexpr int nh = QT::SG ? QT::TILE_K / QT::SG / 2 : 1;
+
+				for (int h = 0; h < 2; h++)
+					if (QT::SG == 16 || 4 * h < ng)
+						scales_of<T>(tp, h, s + h * nh, c + h * nh);
+			}
+			for (int grp = 0; grp < ng; grp++)
+				for (int t = 0; t < 4; t++)
+				{
+					uint32_t	a[QT::NPL][4];
+
+					QT::frag(tp, grp, t, a);
+					for (int r = 0; r < 4; r++)
+						for (int h = 0; h < 2; h++)
+						{
+							const int	k = tile * QT::TILE_K + grp * 32;
+							const int	pos = 16 * (r >> 1) + 8 * (r & 1) + 2 * t + h;
+							float		v,
+										bound;
+
+							if constexpr (QT::SG > 0)
+							{
+								const int	sg = scale_group<T>(grp, r);
+								const float sb = bf16r(s[sg]),
+											cb = bf16r(c[sg] + OFF * s[sg]);
+								const float q = bf16_to_f(h ? a[0][r] >> 16 : a[0][r] & 0xffff) - OFF;
+
+								v = bf16r((float) ((double) sb * q + cb));
+								bound = ldexpf(fabsf(s[sg] * q) + fabsf(c[sg] + OFF * s[sg]) + fabsf(v), -8) * 1.01f;
+							}
+							else
+							{
+								float		e = 0.0f;
+
+								for (int p = 0; p < QT::NPL; p++)
+									e += bf16_to_f(h ? a[p][r] >> 16 : a[p][r] & 0xffff);
+								v = bf16r(e);
+								bound = ldexpf(fabsf(v), -8) * 1.01f;
+							}
+							if (!(fabsf(v - row[k + QT::kmap(t, r, h)]) <= bound))
+								bad_w++;
+							A[k + pos] = v;
+						}
+				}
+		}
+		for (int b = 0; b < n; b++)
+		{
+			double		acc = 0.0;
+
+			for (int k = 0; k < K; k++)
+				acc += (double) A[k] * xp[(size_t) b * K + k];
+			got[(size_t) b * M + m] = acc;
+		}
+	}
+
+	double		num = 0.0,
+				den = 0.0;
+
+	for (size_t i = 0; i < got.size(); i++)
+	{
+		num += (got[i] - ref[i]) * (got[i] - ref[i]);
+		den += (double) ref[i] * ref[i];
+	}
+
+	const double e = sqrt(num / (den + 1e-300));
+
+	tl.check(bad_perm == 0 && bad_w == 0 && e <= 1.2e-2,
+			 "wgmma data flow %-5s M=%d K=%d n=%d: x positions %s, %d weights off by more than a bf16 "
+			 "rounding of s A and c', rel err %.2e (tol 1.2e-2)",
+			 ds_type_name(T), M, K, n, bad_perm ? "NOT a permutation" : "a permutation", bad_w, e);
+}
+
 int
 main(void)
 {
@@ -988,6 +1135,8 @@ main(void)
 	DSQ_FOR_EACH_TYPE(Q8MMA)
 	test_refs(rng, tl);
 	test_split(tl);
+#define WGEMU(T) test_wgmma_emulated<T>(rng, tl, 19, 2 * Q<T>::TILE_K + (ds_type_info(T)->block_elems == 32 ? 96 : 0), 3);
+	DSQ_FOR_EACH_TYPE(WGEMU)
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
 	return tl.failed ? 1 : 0;
 }
