@@ -3,8 +3,10 @@
 # machine in one go; logs go to $OUT (default build/gpu-out), the summary
 # table is printed last.
 #
-#   bash test/gpu/run_device.sh [quick|small]
+#   bash test/gpu/run_device.sh [quick|small|large]
 #     quick: tests only, no benchmark
+#     large: tests, memcheck of the wgmma GEMM, the benchmark at n = 16,
+#            64, 256 (fused, wgmma, cuBLAS paths), the larger-batch table
 #     small: tests, the benchmark at n = 1, 2, 4, 8 (the small-batch
 #            kernels), a rows sweep for the fixed cost per call, memcheck
 #            of the q8tma products, Nsight Compute profiles of q8tma if
@@ -87,6 +89,18 @@ if [ "$mode" = small ]; then
 		"$OUT/bench.txt"
 	sed -n '/^bulk-copy/,/^$/p' "$OUT/bench.txt"
 	grep -E '^sweep' "$OUT/bench.txt"
+elif [ "$mode" = large ]; then
+	if command -v compute-sanitizer > /dev/null; then
+		DS_TEST_ONLY=wgmma DS_TEST_SEED=12345 timeout 150 compute-sanitizer --tool memcheck \
+			--print-limit 20 build/kernels/test_kernels_gpu > "$OUT/memcheck.log" 2>&1
+		echo "memcheck (wgmma): $(grep -E 'ERROR SUMMARY|gpu-test' "$OUT/memcheck.log" | tail -2 | tr '\n' ' ')"
+		stamp "memcheck"
+	fi
+	DS_BENCH_BATCHES=16,64,256 DS_BENCH_PATHS=${DS_BENCH_PATHS:-mma,fused,cublas,wgmma} timeout 300 \
+		build/kernels/bench_kernels "$OUT/bench_full.txt" > "$OUT/bench.txt" 2>&1 || status=1
+	stamp "bench"
+	head -1 "$OUT/bench.txt"
+	sed -n '/^larger batches/,$p' "$OUT/bench.txt"
 elif [ "$mode" != quick ]; then
 	if command -v compute-sanitizer > /dev/null && [ "${DS_SANITIZE:-1}" = 1 ]; then
 		DS_TEST_SEED=12345 timeout 300 compute-sanitizer --tool memcheck --print-limit 20 \
