@@ -58,6 +58,18 @@ scales_of(const uint8_t *tp, int h, float *s, float *c)
 		Q<T>::scales_half(tp, h, s, c);
 }
 
+/* the scale pairs of every scale group of a tile of ng groups */
+template <int T>
+static void
+tile_scales(const uint8_t *tp, int ng, float *s, float *c)
+{
+	constexpr int nh = Q<T>::SG ? Q<T>::TILE_K / Q<T>::SG / 2 : 1;
+
+	for (int h = 0; h < 2; h++)
+		if (Q<T>::SG == 16 || 4 * h < ng)
+			scales_of<T>(tp, h, s + h * nh, c + h * nh);
+}
+
 template <int T>
 static void
 test_decoder(Rng &rng, Tally &tl)
@@ -85,17 +97,10 @@ test_decoder(Rng &rng, Tally &tl)
 		{
 			const uint8_t *tp = row + (size_t) tile * QT::TILE_B;
 			int			ng = std::min(QT::TILE_K, K - tile * QT::TILE_K) / 32;
-			float		s[16],
-						c[16];
+			float		s[16] = {0},
+						c[16] = {0};
 
-			if (QT::SG)
-			{
-				constexpr int nh = QT::SG ? QT::TILE_K / QT::SG / 2 : 1;
-
-				for (int h = 0; h < 2; h++)
-					if (QT::SG == 16 || 4 * h < ng)
-						scales_of<T>(tp, h, s + h * nh, c + h * nh);
-			}
+			tile_scales<T>(tp, ng, s, c);
 			for (int grp = 0; grp < ng; grp++)
 			{
 				int			hits[32] = {0};
@@ -1037,14 +1042,7 @@ test_wgmma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 			float		s[16] = {0},
 						c[16] = {0};
 
-			if (QT::SG)
-			{
-				constexpr int nh = QT::SG ? QT::TILE_K / QT::SG / 2 : 1;
-
-				for (int h = 0; h < 2; h++)
-					if (QT::SG == 16 || 4 * h < ng)
-						scales_of<T>(tp, h, s + h * nh, c + h * nh);
-			}
+			tile_scales<T>(tp, ng, s, c);
 			for (int grp = 0; grp < ng; grp++)
 				for (int t = 0; t < 4; t++)
 				{
