@@ -105,8 +105,9 @@ DS_CUDA_API int			ds_cuda_context_sm_count(const ds_cuda_context *ctx);
  * the small-batch kernel (n <= 8 per pass over the weights) or, for larger
  * n, the wgmma GEMM (quantized weights of 2^25 elements or more on a
  * compute capability 9.0 GPU), the fused dequantize-and-multiply
- * tensor-core GEMM or dequantization into a bf16 scratch and cuBLAS.  See
- * docs/kernels.md for the crossovers.
+ * tensor-core GEMM or cuBLAS (quantized weights dequantized into a bf16
+ * scratch first, F16 and BF16 weights in place).  See docs/kernels.md for
+ * the crossovers.
  */
 DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
@@ -235,7 +236,11 @@ DS_CUDA_API int			ds_cuda_gemm_wgmma(ds_cuda_context *ctx, ds_cuda_stream stream
 /*
  * Larger batches through cuBLAS: row slabs of W are dequantized into a bf16
  * scratch in the workspace and multiplied with cublasGemmEx (bf16 in, f32
- * accumulate).  BF16 weights are used in place.
+ * accumulate).  BF16 weights are used in place.  F16 weights are used in
+ * place too, multiplied in f16 (f32 accumulate) with x rounded to f16
+ * after an exact power-of-two scaling from max |x| (no overflow; the
+ * rounding of x to 11 significant bits is the only one before the f32
+ * sums); a bf16 y goes through an f32 scratch in the workspace.
  */
 DS_CUDA_API int			ds_cuda_gemm_cublas(ds_cuda_context *ctx, ds_cuda_stream stream,
 								const void *w, int wtype, int M, int K,

@@ -8,9 +8,13 @@
  * per SM); W is cut into units of 128 rows x one tile of K:
  *  - producer: one lane has the copy engine bring each unit's W into one
  *    of R raw slots as a single box of 128 rows x TILE_B bytes (2-D tensor
- *    map; rows past M and bytes past a row's end read as zeros), or, where
- *    rows or tiles are not whole 16-byte units (Q6_K, F16 for its banks, K
- *    with a partial tile), three warps copy it with 16-byte cp.async
+ *    map; rows past M and bytes past a row's end read as zeros); Q6_K
+ *    (210-byte blocks: rows are not 16-byte units, 8 rows are) as 8 boxes
+ *    of 16 rows x 240 bytes, box i holding rows 8 p + i from the 16-byte
+ *    boundary at or before the tile (the residue boxes of
+ *    matvec_q8tma.cu; M % 8 == 0), box i being warp i's 16 fragment
+ *    rows; where neither fits (F16 for its banks, K with a partial tile,
+ *    Q6_K with M % 8 != 0), three warps copy it with 16-byte cp.async
  *    (tile_copy.cuh); another lane brings each stage's 64 k x BN vectors of
  *    x (bf16, in the instruction's k order: gemm_bf16.cuh) into an NS-stage
  *    ring, swizzled 128 bytes as wgmma reads it.  The producer hands its
@@ -57,9 +61,17 @@ struct Wg
 {
 	using QT = dsq::Q<T>;
 	static constexpr int STAGE = BN * 128;	/* x: BN vectors x 64 k bf16 */
-	/* one unit of W as stored: rows of TILE_B bytes (a copy-engine box) or
-	 * of PITCH (16-byte cp.async chunks, tile_copy.cuh) */
-	static constexpr int WP = WT ? QT::TILE_B : QT::PITCH;
+	/* Q6_K by the copy engine: 8 residue boxes per unit */
+	static constexpr bool RES = WT && T == DS_TYPE_Q6_K;
+	/* the residue boxes' width: TILE_B rounded up to 16 bytes, 16 more
+	 * where that is a multiple of 32 (rows g = 0..7 of a warp on distinct
+	 * banks); 240 for Q6_K */
+	static constexpr int RW16 = (QT::TILE_B + 14 + 15) / 16 * 16;
+	static constexpr int RESW = RW16 % 32 == 0 ? RW16 + 16 : RW16;
+	/* one unit of W as stored: rows of TILE_B bytes (a copy-engine box),
+	 * RESW (residue boxes) or PITCH (16-byte cp.async chunks,
+	 * tile_copy.cuh) */
+	static constexpr int WP = RES ? RESW : WT ? QT::TILE_B : QT::PITCH;
 	static constexpr int RAW = WG_ROWS * WP;
 	static constexpr int NSGT = QT::SG ? QT::TILE_K / QT::SG : 0;
 	static constexpr int TP = NSGT ? 2 * NSGT + 2 : 0;	/* words per row of the scale table */
@@ -365,8 +377,22 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				if (i >= R)
 					mbar_wait(rempty0 + 8 * (i % R), (uint32_t) ((i / R - 1) & 1));
 				mbar_arrive_expect_tx(full, C::RAW);
-				tma_load_2d(smem_u32(units + (i % R) * C::UNIT), &tmw, (int) (u - jj * a.nt) * (QT::TILE_B / 8),
-							(int) (jj % a.nrb) * WG_ROWS, full);
+				if constexpr (C::RES)
+				{
+					/* box r: rows 8 p + r of the row tile, p = 0..15, from
+					 * the 16-byte boundary at or before the tile (2-byte
+					 * elements) */
+					const int	c = (int) (u - jj * a.nt);
+
+#pragma unroll
+					for (int r = 0; r < 8; r++)
+						tma_load_2d(smem_u32(units + (i % R) * C::UNIT + r * 16 * C::WP), &tmw,
+									(int) (((r * a.row_bytes + (size_t) c * QT::TILE_B) & ~(size_t) 15) / 2),
+									(int) (jj % a.nrb) * (WG_ROWS / 8), full);
+				}
+				else
+					tma_load_2d(smem_u32(units + (i % R) * C::UNIT), &tmw,
+								(int) (u - jj * a.nt) * (QT::TILE_B / 8), (int) (jj % a.nrb) * WG_ROWS, full);
 			}
 			return;
 		}
@@ -438,7 +464,16 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			const uint8_t *pg = ws + rl * C::WP,
 					   *p8 = ws + (rl + 8) * C::WP;
 
-			if constexpr (!WT)
+			if constexpr (C::RES)
+			{
+				/* rows rl, rl + 8 are in box rl / 16, whose rows start this
+				 * many bytes before the tile */
+				const int	d = (int) (((size_t) (rl >> 4) * a.row_bytes + (size_t) c * QT::TILE_B) & 15);
+
+				pg += d;
+				p8 += d;
+			}
+			else if constexpr (!WT)
 			{
 				pg += ds_tile_offset(a.row_bytes, row0 + rl, c, QT::TILE_B);
 				p8 += ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
@@ -597,7 +632,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 #pragma unroll
 		for (int k = 0; k < NR; k++)
 		{
-			const int	row = row_b + 8 * ((k >> 1) & 1),
+			/* residue boxes: fragment row R is row ds_res_row(R) of the tile */
+			const int	row = C::RES ? row0 + ds_res_row(rl + 8 * ((k >> 1) & 1)) : row_b + 8 * ((k >> 1) & 1),
 						col = col_b + 8 * (k >> 2) + (k & 1);
 
 			if (row < a.M && col < a.n)
@@ -667,7 +703,11 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 	DS_REQUIRE(ds_bf16_tensor_map_sw128(&tm, ctx->ws, (uint64_t) a.n, (uint64_t) a.K, BN) == CUDA_SUCCESS,
 			   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
 	memset(&tmw, 0, sizeof(tmw));
-	if (WT)
+	if (C::RES)
+		DS_REQUIRE(a.M % 8 == 0 && ds_residue_tensor_map(&tmw, a.w, a.row_bytes, (uint64_t) a.M, C::WP,
+														  WG_ROWS / 8) == CUDA_SUCCESS,
+				   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
+	else if (WT)
 		DS_REQUIRE(ds_weight_tensor_map(&tmw, a.w, a.row_bytes, (uint64_t) a.M, QT::TILE_B, WG_ROWS) == CUDA_SUCCESS,
 				   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
 	k_xperm<T, true><<<(unsigned) ((nthreads + 255) / 256), 256, 0, stream>>>(x, ldx, x_bf16, a.n, a.K,
@@ -679,9 +719,9 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 }
 
 /* W by the copy engine where its tiles and rows are whole 16-byte units
- * (not Q6_K's 210-byte blocks, nor a K with a partial tile of 32-element
- * blocks), except F16/BF16, whose 256-byte rows would put a warp's rows on
- * the same banks */
+ * (not a K with a partial tile of 32-element blocks), except F16/BF16,
+ * whose 256-byte rows would put a warp's rows on the same banks; Q6_K's
+ * 210-byte blocks by residue boxes where M % 8 == 0 */
 template <int T, int BN>
 int
 launch_w(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid)
@@ -691,6 +731,11 @@ launch_w(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int
 	if constexpr (QT::TILE_B % 16 == 0 && QT::TILE_B % 128 != 0)
 	{
 		if (a.row_bytes % 16 == 0)
+			return launch<T, BN, true>(ctx, stream, a, x, ldx, x_bf16, grid);
+	}
+	else if constexpr (T == DS_TYPE_Q6_K)
+	{
+		if (a.M % 8 == 0)
 			return launch<T, BN, true>(ctx, stream, a, x, ldx, x_bf16, grid);
 	}
 	return launch<T, BN, false>(ctx, stream, a, x, ldx, x_bf16, grid);

@@ -8,8 +8,9 @@
  *   n > 8      quantized weights of 2^25 elements or more on an H100/H200:
  *              the wgmma GEMM (gemm_wgmma.cu); elsewhere the fused GEMM
  *              (gemm_fused.cu) where the weights are large and the batch
- *              moderate, else dequantize + cuBLAS (gemm_cublas.cu); BF16
- *              weights always go to cuBLAS directly.
+ *              moderate, else dequantize + cuBLAS (gemm_cublas.cu); F16
+ *              and BF16 weights always go to cuBLAS directly (F16 as an
+ *              f16 GEMM with x scaled to f16, no copy of the weights).
  *
  * Passes of the small-batch kernel never won beyond 8 vectors: at n = 16 the
  * fused GEMM beat two passes on every large shape, and dequantize + cuBLAS
@@ -40,12 +41,17 @@ use_wgmma(const ds_cuda_context *ctx, int wtype, int M, int K, int n)
  * Where the fused GEMM beat dequantize + cuBLAS (it reads the quantized
  * bytes once, cuBLAS first writes and reads a bf16 copy, but its own
  * tensor-core loop is slower): M >= 65536 up to 64 vectors, M >= 16384 up
- * to 16.
+ * to 16.  On the H200 the only type it still won was F16 on the output
+ * projections (the quantized types there go to the wgmma GEMM).  The f16
+ * GEMM of gemm_cublas.cu has replaced it for F16: it skips the
+ * dequantization the fused GEMM won by, and keeps cuBLAS's own loop, so
+ * F16 never comes here, like BF16.  The rule follows from that; to be
+ * confirmed on the GPU by `bash test/gpu/run_device.sh large`.
  */
 static bool
 use_fused(int wtype, int M, int n)
 {
-	if (wtype == DS_TYPE_BF16)
+	if (wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16)
 		return false;
 	return (M >= 65536 && n <= 64) || (M >= 16384 && n <= 16);
 }

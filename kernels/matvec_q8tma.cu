@@ -33,8 +33,19 @@
  *    stage (after waiting for x), and the compute warps read x from
  *    shared memory.
  *
- * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K (rows a multiple of 16
- * bytes, which Q6_K's 210-byte blocks are not in general); K % 256 == 0.
+ * Q6_K's rows (210-byte blocks) are in general not a multiple of 16 bytes,
+ * which a tensor map's row stride must be; 8 rows are (1680 bytes per
+ * tile).  So Q6_K's weights are seen as M / 8 rows of 8 rows each
+ * (ds_residue_tensor_map), and a step is 8 boxes of 16 such super-rows x
+ * PITCH bytes: box i holds rows 8 p + i, p = 0..15, of the 128-row block,
+ * from the 16-byte boundary at or before the step's first byte in row i
+ * (the copy engine starts a box row on a 16-byte boundary), so the step's
+ * bytes start (i rb + c SC 210) & 15 bytes into each row of box i, the
+ * same for all its rows.  A warp's m16 tile is one box (the fragment rows
+ * are rows 8 p + i in the results), so its 8 rows g of a load fall on
+ * distinct banks as before.  Needs M % 8 == 0.
+ *
+ * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; K % 256 == 0.
  * Numerics are the q8mma kernel's: the product with the int8-quantized x,
  * ds_ref_matmul_q8 to ~3e-7 relative.
  */
@@ -73,11 +84,14 @@ struct TCfg
 	static constexpr int RG = TW / SC;	/* row groups */
 	static constexpr int RB = 16 * MT * RG;	/* rows per step */
 	static constexpr int TB = dsq8::Tile<T>::B;
-	/* row pitch = the box width: SC tiles, 16 bytes more where that is a
-	 * multiple of 32, so that rows g = 0..7 of a warp's loads fall on
-	 * distinct banks (the extra bytes are the next tile's, or zeros past
-	 * the row's end) */
-	static constexpr int PITCH = (SC * TB) % 32 == 0 ? SC * TB + 16 : SC * TB;
+	/* Q6_K: 8 boxes of 16 super-rows per step (residue boxes, above) */
+	static constexpr bool RES = T == DS_TYPE_Q6_K;
+	/* row pitch = the box width: SC tiles rounded up to 16 bytes, 16 more
+	 * where that is a multiple of 32, so that rows g = 0..7 of a warp's
+	 * loads fall on distinct banks (the extra bytes are the next tile's
+	 * or row's, or zeros past the end) */
+	static constexpr int P16 = (SC * TB + (RES ? 14 : 0) + 15) / 16 * 16;
+	static constexpr int PITCH = P16 % 32 == 0 ? P16 + 16 : P16;
 	static constexpr int STAGE = RB * PITCH;
 	/* XS: a step's x B fragments (2 KB per tile) and records (512 REC4
 	 * bytes per tile) beside its weights */
@@ -90,6 +104,7 @@ struct TCfg
 		(227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) : QS_MAX;
 	static constexpr int SMEM = BAR_BYTES + QS * (STAGE + XSTAGE) + RED;
 	static_assert(RG * SC == TW && RB <= 256 && PITCH / 8 <= 256, "step shape");
+	static_assert(!RES || (RB == 128 && PITCH / 2 <= 256), "residue boxes: 8 x 16 rows");
 };
 
 struct TArgs
@@ -159,6 +174,19 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		const uint32_t ring_s = smem_u32(ring),
 					xring_s = smem_u32(xring);
+		/* step (row block j, chunk c)'s weights into dst: one box, or
+		 * Q6_K's 8 residue boxes */
+		auto		wcopy = [&] (uint32_t dst, int j, int c, uint32_t bar) {
+			if constexpr (C::RES)
+			{
+#pragma unroll
+				for (int r = 0; r < 8; r++)
+					tma_load_2d(dst + r * 16 * C::PITCH, &tm, (int) (((r * a.rb + c * (SC * C::TB)) & ~15u) / 2),
+								j * 16, bar);
+			}
+			else
+				tma_load_2d(dst, &tm, c * (SC * C::TB / 8), j * C::RB, bar);
+		};
 
 		if constexpr (!C::XS)
 		{
@@ -175,7 +203,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				if (i >= QS)
 					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
 				mbar_arrive_expect_tx(bar, C::STAGE);
-				tma_load_2d(ring_s + slot * C::STAGE, &tm, c * (SC * C::TB / 8), j * C::RB, bar);
+				wcopy(ring_s + slot * C::STAGE, j, c, bar);
 			}
 		}
 		else
@@ -193,7 +221,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				if (i >= QS)
 					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
 				mbar_arrive_expect_tx(bar, C::STAGE + (uint32_t) min(SC, a.nt - c * SC) * (2048 + 512 * C::REC4));
-				tma_load_2d(ring_s + slot * C::STAGE, &tm, c * (SC * C::TB / 8), j * C::RB, bar);
+				wcopy(ring_s + slot * C::STAGE, j, c, bar);
 			};
 			/* step i's x fragments and records, two 1-D bulk copies */
 			auto		xcopy = [&] (long i) {
@@ -257,18 +285,23 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			mbar_wait(full0 + 8 * slot, (uint32_t) ((i / QS) & 1));
 			if (tile < a.nt)
 			{
-				const uint8_t *st = ring + slot * C::STAGE + wr * C::PITCH + col * C::TB;
+				/* Q6_K: the rows of box i start (i rb + c SC TB) & 15
+				 * bytes in, then the tile's column (q8_tile, coff) */
+				const uint8_t *st = ring + slot * C::STAGE + wr * C::PITCH + (C::RES ? 0 : col * C::TB);
+				const uint32_t roff = C::RES ? (uint32_t) (wr / 16) * a.rb + (uint32_t) (c * SC * C::TB) :
+					(uint32_t) r0 * a.rb;
+				const int	coff = C::RES ? col * C::TB : -1;
 
 				if constexpr (C::XS)
 				{
 					const uint4 *xs = (const uint4 *) (xring + slot * C::XSTAGE);
 
-					q8_tile<T, ONE, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, (uint32_t) r0 * a.rb,
-														 a.rb, rv, tile, lane, acc, macc, col);
+					q8_tile<T, ONE, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, roff, a.rb, rv, tile,
+														 lane, acc, macc, col, coff);
 				}
 				else
-					q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, st, (uint32_t) r0 * a.rb, a.rb, rv,
-												  tile, lane, acc, macc);
+					q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, st, roff, a.rb, rv, tile, lane, acc, macc,
+												  -1, coff);
 			}
 			__syncwarp();
 			if (lane == 0)
@@ -346,7 +379,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 #pragma unroll
 			for (int q = 0; q < 4; q++)
 			{
-				const int	row = r0 + 16 * m + 8 * (q >> 1) + g,
+				/* Q6_K: fragment row R = wr + 16 m + p is row 8 p + R / 16
+				 * of the row block */
+				const int	row = C::RES ? j * C::RB + ds_res_row(wr + 16 * m + 8 * (q >> 1) + g) :
+					r0 + 16 * m + 8 * (q >> 1) + g,
 							vc = 2 * t + (q & 1);
 
 				if (row < a.M && vc < a.nb)
@@ -399,9 +435,18 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	CUtensorMap tm;
 	const uint32_t rb = (uint32_t) ds_row_size(T, K);
 
-	DS_REQUIRE(rb % 16 == 0, DS_CUDA_ERR_UNSUPPORTED, "rows must be a multiple of 16 bytes");
-	DS_REQUIRE(ds_weight_tensor_map(&tm, w, rb, (uint64_t) M, C::PITCH, C::RB) == CUDA_SUCCESS,
-			   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
+	if constexpr (C::RES)
+	{
+		DS_REQUIRE(M % 8 == 0, DS_CUDA_ERR_UNSUPPORTED, "Q6_K in the bulk-copy kernel needs M % 8 == 0");
+		DS_REQUIRE(ds_residue_tensor_map(&tm, w, rb, (uint64_t) M, C::PITCH, 16) == CUDA_SUCCESS,
+				   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
+	}
+	else
+	{
+		DS_REQUIRE(rb % 16 == 0, DS_CUDA_ERR_UNSUPPORTED, "rows must be a multiple of 16 bytes");
+		DS_REQUIRE(ds_weight_tensor_map(&tm, w, rb, (uint64_t) M, C::PITCH, C::RB) == CUDA_SUCCESS,
+				   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
+	}
 
 	TArgs		a;
 	uint8_t    *xb = ctx->ws;
@@ -435,16 +480,35 @@ static int
 q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int mt, int grid)
 {
-	if constexpr (TMT2_OK<T>)
+	if constexpr (T == DS_TYPE_Q6_K)
 	{
-		/* 32 rows per warp where each block still gets a few steps */
-		constexpr int RB2 = TCfg<T, 2, SCP>::RB;
-		const long	steps2 = (long) ((M + RB2 - 1) / RB2) * ((K / 256 + SCP - 1) / SCP);
+		/* 128-row steps, 8 boxes of 16 rows: 32 rows per warp at 2 tiles
+		 * per step, 16 at 1 */
+		constexpr int MTQ = SCP == 2 ? 2 : 1;
 
-		if (mt == 2 || (mt == 0 && steps2 >= 4L * ctx->sm_count))
-			return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+		if constexpr (SCP > 2)
+			return ds_cuda_fail(DS_CUDA_ERR_UNSUPPORTED, __FILE__, __LINE__, "Q6_K steps of", "4 tiles");
+		else
+		{
+			DS_REQUIRE(mt == 0 || mt == MTQ, DS_CUDA_ERR_UNSUPPORTED,
+					   "Q6_K: 32 rows per warp at 2 tiles per step, 16 at 1");
+			return q8tma_launch<T, MTQ, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+		}
 	}
-	return q8tma_launch<T, 1, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+	else
+	{
+		if constexpr (TMT2_OK<T>)
+		{
+			/* 32 rows per warp where each block still gets a few steps */
+			constexpr int RB2 = TCfg<T, 2, SCP>::RB;
+			const long	steps2 = (long) ((M + RB2 - 1) / RB2) * ((K / 256 + SCP - 1) / SCP);
+
+			if (mt == 2 || (mt == 0 && steps2 >= 4L * ctx->sm_count))
+				return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy,
+													grid);
+		}
+		return q8tma_launch<T, 1, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+	}
 }
 
 template <int T>
@@ -489,6 +553,7 @@ ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 		Q8T_CASE(DS_TYPE_Q8_0)
 		Q8T_CASE(DS_TYPE_Q4_K)
 		Q8T_CASE(DS_TYPE_Q5_K)
+		Q8T_CASE(DS_TYPE_Q6_K)
 #undef Q8T_CASE
 	}
 	return ds_cuda_fail(DS_CUDA_ERR_UNSUPPORTED, __FILE__, __LINE__, "weight type",

@@ -129,10 +129,13 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
  * except for Q6_K, whose rows are only 2-byte aligned and were copied as
  * the covering 16-byte span: there the start is (row_off(r) + tile * TB) &
  * 15 bytes further in, row_off(r) = row_off0 + min(r, rv - 1) * rb (32-bit
- * wrap is fine: only the low 4 bits count).  xb, xr: the B fragments and
- * records of k_prep_mma, in global memory, or (XS) copies of them in
- * shared memory indexed by xtile instead of tile.  acc, macc: this lane's
- * output values (mcomb).
+ * wrap is fine: only the low 4 bits count).  Q6_K in residue boxes
+ * (matvec_q8tma.cu, coff >= 0): the rows of each m16 tile m share one
+ * start, (row_off0 + m rb) & 15 bytes into the box row, plus coff (the
+ * tile's offset in the step).  xb, xr: the B fragments and records of
+ * k_prep_mma, in global memory, or (XS) copies of them in shared memory
+ * indexed by xtile instead of tile.  acc, macc: this lane's output values
+ * (mcomb).
  */
 /* a load of x data: read-only global (XS false) or shared memory (XS true) */
 template <bool XS, typename V>
@@ -149,7 +152,7 @@ template <int T, bool ONE, int MT, int PITCH, bool XS = false>
 __device__ __forceinline__ void
 q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t row_off0,
 		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4],
-		int xtile = -1)
+		int xtile = -1, int coff = -1)
 {
 	constexpr int TB = dsq8::Tile<T>::B;
 	constexpr int REC4 = dsq8::MREC<T> / 4;
@@ -169,8 +172,8 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
 
 			if constexpr (T == DS_TYPE_Q6_K)
 			{
-				const uint32_t sh = (row_off0 + (uint32_t) min(r, rv - 1) * rb +
-									 (uint32_t) tile * TB) & 15;
+				const uint32_t sh = coff >= 0 ? ((row_off0 + (uint32_t) m * rb) & 15) + (uint32_t) coff :
+					(row_off0 + (uint32_t) min(r, rv - 1) * rb + (uint32_t) tile * TB) & 15;
 
 				ra[m][h] = stage + r * PITCH + (sh & ~3u);
 				fs[m][h] = 8 * (sh & 3);

@@ -55,4 +55,17 @@ ds_split_slot(const DsSplit &p, int c, long j)
 	return ds_split_begin(p, c) / p.nch == j ? 0 : 1;
 }
 
+/*
+ * Q6_K's rows in the copy-engine kernel (210-byte blocks: a row is not a
+ * multiple of 16 bytes, 8 rows are): a 128-row block is copied as 8 boxes
+ * of 16 rows, box i holding rows 8 p + i (p = 0..15), and box i is the
+ * m16 tile of fragment rows 16 i .. 16 i + 15.  Fragment row R of a block
+ * is this row of it.
+ */
+DS_HD int
+ds_res_row(int R)
+{
+	return 8 * (R & 15) + (R >> 4);
+}
+
 #endif							/* DS_KERNELS_SPLIT_CUH */

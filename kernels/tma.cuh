@@ -117,6 +117,36 @@ ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, ui
 }
 
 /*
+ * The tensor map of M rows of rb bytes (rb even, 8 rb % 16 == 0, M % 8 ==
+ * 0) as M / 8 super-rows of 8 rows, in 2-byte elements: a box of box_rows
+ * super-rows x box_bytes bytes (box_bytes % 16 == 0) at element (x, y)
+ * holds, for x = (i rb + off) / 2, the bytes off .. off + box_bytes of rows
+ * 8 (y + p) + i, p = 0 .. box_rows - 1 (of row i + 1 past the row's end,
+ * zeros past the last row's end and past row M).  The copy engine takes
+ * boxes that start on a 16-byte boundary only (i rb + off a multiple of
+ * 16; other starts stop the kernel with an illegal instruction).  CUDA_ERROR_NOT_FOUND
+ * when the driver has no encoder.
+ */
+static inline CUresult
+ds_residue_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, uint32_t box_bytes,
+					  uint32_t box_rows)
+{
+	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
+
+	if (!encode)
+		return CUDA_ERROR_NOT_FOUND;
+
+	const cuuint64_t gdim[2] = {8 * rb / 2, M / 8},
+				gstride[1] = {8 * rb};
+	const cuuint32_t box[2] = {box_bytes / 2, box_rows},
+				estride[2] = {1, 1};
+
+	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_UINT16, 2, (void *) w, gdim, gstride, box, estride,
+				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+/*
  * The tensor map of a bf16 matrix of rows x cols (row-major, cols % 8 ==
  * 0), boxes of box_rows rows x 64 columns (128 bytes) with the 128-byte
  * swizzle of the wgmma operand layout; outside the matrix reads as zeros.

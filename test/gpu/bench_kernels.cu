@@ -538,7 +538,8 @@ main(int argc, char **argv)
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
 							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19}};
-				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K;
+				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
+					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
 				for (auto &p : paths)
 				{
@@ -563,6 +564,9 @@ main(int argc, char **argv)
 						(n > 8 || sh.K % 256 != 0 || !tma_type))
 						continue;
 					if (p.kind == 8 && type == DS_TYPE_Q8_0)
+						continue;
+					/* Q6_K's residue boxes: 128-row steps of 1 or 2 tiles only */
+					if ((p.kind == 7 || p.kind == 8) && type == DS_TYPE_Q6_K)
 						continue;
 					if (((p.kind >= 9 && p.kind <= 13) || p.kind == 15) && n != 1)
 						continue;
@@ -815,7 +819,7 @@ main(int argc, char **argv)
 		}
 		printf("\n");
 	}
-	printf("(path letters: m = small-batch passes, f = fused GEMM, w = wgmma GEMM, c = dequantize + cuBLAS)\n");
+	printf("(path letters: m = small-batch passes, f = fused GEMM, w = wgmma GEMM, c = cuBLAS: dequantized, F16/BF16 in place)\n");
 	ds_cuda_context_destroy(ctx);
 	return 0;
 }

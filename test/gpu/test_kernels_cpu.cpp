@@ -14,7 +14,8 @@
  *     argmax, top-k, sampling).
  *  4. The copy-engine kernel's division of work among blocks (split.cuh):
  *     every step dealt once, row blocks whole where promised, each shared
- *     row block's sharers found by the owner rule with distinct slots.
+ *     row block's sharers found by the owner rule with distinct slots;
+ *     Q6_K's residue boxes emulated byte by byte.
  *  5. The wgmma GEMM's data flow (gemm_wgmma.cu, gemm_bf16.cuh): x in the
  *     instruction's k order, each A fragment register at the k the
  *     instruction gives it, weights formed as s (A - OFF) + c' in bf16
@@ -973,6 +974,104 @@ test_split(Tally &tl)
 			 "q8tma work split: whole row blocks exactly where they balance within 3%%");
 }
 
+/*
+ * Q6_K in the copy-engine kernels: each step (row block j, chunk c of SC
+ * tiles; the wgmma GEMM's unit is SC = 1) is 8 boxes of
+ * ds_residue_tensor_map, emulated byte by byte (box r from the 16-byte
+ * boundary at or before byte r rb + c SC 210 of the super-row, which the
+ * copy engine requires, super-rows 16 j .. 16 j + 15; zeros past the
+ * super-row's end and past M / 8), box r at stage row 16 r.  Then every
+ * fragment row R and tile column reads its tile where the kernel looks
+ * (q8_tile's residue mode: (row_off0 + m rb) & 15 + col 210 bytes into
+ * the row, row_off0 = (warp's first box) rb + c SC 210): its 210 bytes,
+ * and the 4-byte words that cover them, within its PITCH, equal row 128 j
+ * + ds_res_row(R) of the weights (zeros past M).
+ */
+static void
+test_residue_boxes(Rng &rng, Tally &tl)
+{
+	const int	TB = 210;
+	const int	Ms[] = {8, 136, 256, 520};
+	const int	Ks[] = {256, 768, 1280, 3584};
+	int			bad = 0,
+				bad_map = 0,
+				cases = 0;
+	std::vector<int> seen(128, 0);
+
+	for (int R = 0; R < 128; R++)
+		seen[ds_res_row(R)]++;
+	for (int R = 0; R < 128; R++)
+		bad_map += seen[R] != 1 || ds_res_row(R) % 8 != R / 16;
+
+	for (int SC = 1; SC <= 2; SC++)
+		for (int M : Ms)
+			for (int K : Ks)
+			{
+				const int	nt = K / 256,
+							nch = (nt + SC - 1) / SC;
+				const size_t rb = (size_t) nt * TB;
+				const int	P16 = (SC * TB + 14 + 15) / 16 * 16,
+							PITCH = P16 % 32 == 0 ? P16 + 16 : P16;	/* as TCfg */
+				std::vector<uint8_t> w((size_t) M * rb),
+							stage((size_t) 128 * PITCH);
+
+				for (auto &b : w)
+					b = (uint8_t) rng.next();
+				cases++;
+				for (int j = 0; j < (M + 127) / 128; j++)
+					for (int c = 0; c < nch; c++)
+					{
+						/* the copy engine */
+						for (int r = 0; r < 8; r++)
+						{
+							const size_t x = ((r * rb + (size_t) c * SC * TB) & ~(size_t) 15) / 2;
+
+							bad += PITCH % 16 != 0;
+							for (int p = 0; p < 16; p++)
+								for (int b = 0; b < PITCH; b++)
+								{
+									const size_t sr = (size_t) 16 * j + p,
+												e = 2 * x + b;
+
+									stage[(size_t) (16 * r + p) * PITCH + b] =
+										sr < (size_t) M / 8 && e < 8 * rb ? w[sr * 8 * rb + e] : 0;
+								}
+						}
+						/* the compute warps */
+						for (int col = 0; col < SC; col++)
+						{
+							const int	tile = c * SC + col;
+
+							if (tile >= nt)
+								continue;
+							for (int R = 0; R < 128; R++)
+							{
+								/* a warp of MT = SC m16 tiles: its first box, and m */
+								const int	box0 = R / 16 / SC * SC,
+											m = R / 16 - box0;
+								const uint32_t row_off0 = (uint32_t) (box0 * rb + (size_t) c * SC * TB);
+								const uint32_t sh = ((row_off0 + (uint32_t) m * (uint32_t) rb) & 15) + (uint32_t) (col * TB);
+								const size_t ra = (size_t) R * PITCH + (sh & ~3u);
+								const int	fs = 8 * (sh & 3);
+								const int	row = 128 * j + ds_res_row(R);
+
+								/* the covering words stay inside the row's pitch */
+								bad += ra + (fs / 8 + TB + 3) / 4 * 4 > (size_t) (R + 1) * PITCH;
+								for (int k = 0; k < TB; k++)
+								{
+									const uint8_t want = row < M ? w[(size_t) row * rb + (size_t) tile * TB + k] : 0;
+
+									bad += stage[ra + fs / 8 + k] != want;
+								}
+							}
+						}
+					}
+			}
+	tl.check(bad_map == 0, "Q6_K residue boxes: fragment rows map onto the 128 rows of a block once, box i = rows 8 p + i");
+	tl.check(bad == 0, "Q6_K residue boxes: %d cases (1-2 tiles per step, M %% 8 == 0, odd and even tile counts), "
+			 "%d bytes read wrongly", cases, bad);
+}
+
 /* ---- 5. the wgmma GEMM's data flow ------------------------------------ */
 
 /* round to bf16, nearest even, as a float */
@@ -1133,6 +1232,7 @@ main(void)
 	DSQ_FOR_EACH_TYPE(Q8MMA)
 	test_refs(rng, tl);
 	test_split(tl);
+	test_residue_boxes(rng, tl);
 #define WGEMU(T) test_wgmma_emulated<T>(rng, tl, 19, 2 * Q<T>::TILE_K + (ds_type_info(T)->block_elems == 32 ? 96 : 0), 3);
 	DSQ_FOR_EACH_TYPE(WGEMU)
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);

@@ -11,6 +11,7 @@
  *   dp4a product against its int8-x reference       2e-5 (6e-3 bf16 y); and
  *     against the f32-x reference                   3e-2 (the int8 rounding of x)
  *   fused GEMM and cuBLAS path                      1.2e-2 (bf16 weights and x)
+ *   cuBLAS path on F16 weights (f16 x), f32 y       1e-3; bf16 y 6e-3
  *   dequantize and embed, f32                       exact; bf16: rounding of the exact value
  *   rmsnorm, swiglu                                 2e-6 f32, 6e-3 bf16
  *   rope                                            1e-6
@@ -20,6 +21,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "deepseek_kernels.h"
@@ -30,6 +32,7 @@ static Tally tl;
 static Rng *rng;
 static ds_cuda_context *ctx;
 static const char *only;		/* DS_TEST_ONLY=dp4a, q8mma or q8tma: only that path's products */
+static const char *types_only;	/* DS_TEST_TYPES=Q6_K,F16: only these weight types' products */
 
 /* a device buffer with host copies in and out */
 struct Dev
@@ -108,6 +111,9 @@ static void
 test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, int ldx_pad = 0)
 {
 	if (only && strcmp(only, path_name[path]) != 0)
+		return;
+	if (types_only && !strstr(("," + std::string(types_only) + ",").c_str(),
+							  ("," + std::string(ds_type_name(type)) + ",").c_str()))
 		return;
 
 	std::vector<uint8_t> w = random_weights(type, M, K, *rng);
@@ -285,34 +291,38 @@ test_products(void)
 		/* the bulk-copy int8 kernel (quantized types): fewer steps than
 		 * blocks, one row block cut among several blocks (3 rows, 3
 		 * tiles; 513 x 18944), row tails, bf16 in and out, strided,
-		 * every n, 32-row warps on the larger shapes */
-		if (type != DS_TYPE_F16 && type != DS_TYPE_BF16 && type != DS_TYPE_Q6_K)
+		 * every n, 32-row warps on the larger shapes; Q6_K (residue
+		 * boxes) on row counts rounded up to a multiple of 8, with odd
+		 * tile counts (rows 2 bytes off a 4-byte boundary) */
+		if (type != DS_TYPE_F16 && type != DS_TYPE_BF16)
 		{
-			test_product(type, 333, 256, 1, P_Q8TMA, false, false);
-			test_product(type, 3, 768, 8, P_Q8TMA, false, false);
-			test_product(type, 129, 1024, 3, P_Q8TMA, false, false);
-			test_product(type, 1000, 2048, 5, P_Q8TMA, true, false);
-			test_product(type, 257, 1536, 2, P_Q8TMA, false, true, 8);
-			test_product(type, 1101, 512, 6, P_Q8TMA, true, true, 8);
-			test_product(type, 4099, 3584, 1, P_Q8TMA, false, false);
-			test_product(type, 16385, 512, 4, P_Q8TMA, true, false);
-			test_product(type, 513, 18944, 7, P_Q8TMA, false, false);
-			test_product(type, 8193, 4096, 1, P_Q8TMA, false, false);
-			test_product(type, 20001, 3584, 8, P_Q8TMA, false, true);
+			auto		mq = [&] (int m) { return type == DS_TYPE_Q6_K ? (m + 7) & ~7 : m; };
+
+			test_product(type, mq(333), 256, 1, P_Q8TMA, false, false);
+			test_product(type, mq(3), 768, 8, P_Q8TMA, false, false);
+			test_product(type, mq(129), 1024, 3, P_Q8TMA, false, false);
+			test_product(type, mq(1000), 2048, 5, P_Q8TMA, true, false);
+			test_product(type, mq(257), 1536, 2, P_Q8TMA, false, true, 8);
+			test_product(type, mq(1101), 512, 6, P_Q8TMA, true, true, 8);
+			test_product(type, mq(4099), 3584, 1, P_Q8TMA, false, false);
+			test_product(type, mq(16385), 512, 4, P_Q8TMA, true, false);
+			test_product(type, mq(513), 18944, 7, P_Q8TMA, false, false);
+			test_product(type, mq(8193), 4096, 1, P_Q8TMA, false, false);
+			test_product(type, mq(20001), 3584, 8, P_Q8TMA, false, true);
 			/* whole row blocks per block (no partial sums) */
-			test_product(type, 270001, 256, 1, P_Q8TMA, false, false);
+			test_product(type, mq(270001), 256, 1, P_Q8TMA, false, false);
 			/* the same with x staged by the copy engine, and the other
 			 * step widths */
-			test_product(type, 333, 256, 1, P_Q8TXS, false, false);
-			test_product(type, 3, 768, 8, P_Q8TXS, false, false);
-			test_product(type, 1000, 2048, 5, P_Q8TXS, true, false);
-			test_product(type, 1101, 512, 6, P_Q8TXS, true, true, 8);
-			test_product(type, 4099, 3584, 1, P_Q8TXS, false, false);
-			test_product(type, 513, 18944, 7, P_Q8TXS, false, false);
-			test_product(type, 20001, 3584, 8, P_Q8TXS, false, true);
-			test_product(type, 270001, 256, 1, P_Q8TXS, false, false);
-			test_product(type, 1101, 1280, 3, P_Q8TSC, false, false);
-			test_product(type, 4098, 3584, 1, P_Q8TSC, true, false);
+			test_product(type, mq(333), 256, 1, P_Q8TXS, false, false);
+			test_product(type, mq(3), 768, 8, P_Q8TXS, false, false);
+			test_product(type, mq(1000), 2048, 5, P_Q8TXS, true, false);
+			test_product(type, mq(1101), 512, 6, P_Q8TXS, true, true, 8);
+			test_product(type, mq(4099), 3584, 1, P_Q8TXS, false, false);
+			test_product(type, mq(513), 18944, 7, P_Q8TXS, false, false);
+			test_product(type, mq(20001), 3584, 8, P_Q8TXS, false, true);
+			test_product(type, mq(270001), 256, 1, P_Q8TXS, false, false);
+			test_product(type, mq(1101), 1280, 3, P_Q8TSC, false, false);
+			test_product(type, mq(4098), 3584, 1, P_Q8TSC, true, false);
 		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
@@ -344,6 +354,182 @@ test_products(void)
 		test_product(type, 300, 1024, 160, P_MATMUL, true, false);
 		test_product(type, 8192, 4096, 16, P_MATMUL, false, false);	/* wgmma (2^25 weights) */
 	}
+}
+
+/*
+ * F16 weights through ds_cuda_gemm_cublas: an f16 GEMM on the weights as
+ * stored, x rounded to f16 after a power-of-two scaling from max |x|.
+ * One product on context c, x = scale * the usual random x (exactly zero
+ * when scale is 0), against ds_ref_matmul.  Tolerances: f32 y 1e-3, bf16
+ * y 6e-3.  With f32 y the only rounding is x's to f16 (at most 2^-11 =
+ * 4.9e-4 relative per element, f32 sums), so 1e-3 is twice that bound
+ * and below the 1.5e-3 to 2e-3 a bf16 rounding of x gives: it fails if
+ * the path loses f16's precision or its scale.  bf16 y adds y's own
+ * rounding (2^-9), as for the small-batch products.
+ */
+static void
+f16_case(ds_cuda_context *c, const char *what, int M, int K, int n, float scale, bool xbf16,
+		 bool ybf16, int ldx, int ldy)
+{
+	std::vector<uint8_t> w = random_weights(DS_TYPE_F16, M, K, *rng);
+	std::vector<float> xr,
+				ref((size_t) n * ldy, 0.0f),
+				g,
+				r;
+	std::vector<uint8_t> xh;
+	size_t		ysz = ybf16 ? 2 : 4;
+
+	make_x(n, K, ldx, xbf16, xr, xh);
+	for (int b = 0; b < n; b++)
+		for (int k = 0; k < K; k++)
+		{
+			size_t		i = (size_t) b * ldx + k;
+			float		v = xr[i] * scale;
+
+			if (xbf16)
+			{
+				uint16_t	h = ds_f32_to_bf16(v);
+
+				memcpy(&xh[2 * i], &h, 2);
+				v = bf(h);
+			}
+			else
+				memcpy(&xh[4 * i], &v, 4);
+			xr[i] = v;
+		}
+	ds_ref_matmul(DS_TYPE_F16, w.data(), M, K, xr.data(), ldx, n, ref.data(), ldy);
+
+	Dev			dw(w.size()),
+				dx(xh.size()),
+				dy((size_t) n * ldy * ysz);
+	std::vector<uint8_t> yh(dy.n);
+
+	dw.put(w.data());
+	dx.put(xh.data());
+	dy.poison();
+	if (!ok_call(ds_cuda_gemm_cublas(c, 0, dw.p, DS_TYPE_F16, M, K, dx.p,
+									 xbf16 ? DS_CUDA_BF16 : DS_CUDA_F32, ldx, n, dy.p,
+									 ybf16 ? DS_CUDA_BF16 : DS_CUDA_F32, ldy), "cublas f16"))
+		return;
+	dy.get(yh.data());
+	for (int b = 0; b < n; b++)
+		for (int m = 0; m < M; m++)
+		{
+			size_t		i = (size_t) b * ldy + m;
+			float		v;
+
+			if (ybf16)
+			{
+				uint16_t	h;
+
+				memcpy(&h, &yh[2 * i], 2);
+				v = bf(h);
+			}
+			else
+				memcpy(&v, &yh[4 * i], 4);
+			g.push_back(v);
+			r.push_back(ref[i]);
+		}
+
+	double		e = rel_err(g.data(), r.data(), g.size());
+	double		tol = scale == 0.0f ? 0.0 : ybf16 ? 6e-3 : 1e-3;
+
+	/* with x = 0, rel_err is the norm of y itself: exactly 0, NaN fails */
+	tl.check(e <= tol, "cublas F16   M=%-5d K=%-5d n=%-3d x %s y %s %s: rel err %.2e (tol %.0e)",
+			 M, K, n, xbf16 ? "bf16" : "f32 ", ybf16 ? "bf16" : "f32 ", what, e, tol);
+}
+
+/*
+ * The F16 product captured in a CUDA graph, replayed with x and then with
+ * 1e6 x in the same buffer: the scale is found on the device at each
+ * replay, nothing of the first x is kept in the graph.
+ */
+static void
+f16_graph_case(void)
+{
+	const int	M = 256,
+				K = 512,
+				n = 16;
+	std::vector<uint8_t> w = random_weights(DS_TYPE_F16, M, K, *rng);
+	std::vector<float> x((size_t) n * K),
+				x6(x.size()),
+				ref((size_t) n * M),
+				ref6(ref.size()),
+				got(ref.size());
+	Dev			dw(w.size()),
+				dx(x.size() * 4),
+				dy(got.size() * 4);
+	cudaStream_t s;
+	cudaGraph_t graph;
+	cudaGraphExec_t exec;
+	int			rc;
+
+	for (size_t i = 0; i < x.size(); i++)
+	{
+		x[i] = rng->normal();
+		x6[i] = x[i] * 1e6f;
+	}
+	ds_ref_matmul(DS_TYPE_F16, w.data(), M, K, x.data(), K, n, ref.data(), M);
+	ds_ref_matmul(DS_TYPE_F16, w.data(), M, K, x6.data(), K, n, ref6.data(), M);
+	dw.put(w.data());
+	CK(cudaStreamCreate(&s));
+	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+	rc = ds_cuda_gemm_cublas(ctx, s, dw.p, DS_TYPE_F16, M, K, dx.p, DS_CUDA_F32, K, n, dy.p,
+							 DS_CUDA_F32, M);
+	CK(cudaStreamEndCapture(s, &graph));
+	if (tl.check(rc == DS_CUDA_OK, "graph capture of cublas F16: %s", ds_cuda_last_error()))
+	{
+		CK(cudaGraphInstantiate(&exec, graph, 0));
+		for (int rep = 0; rep < 2; rep++)
+		{
+			double		e;
+
+			dx.put(rep ? x6.data() : x.data());
+			dy.poison();
+			CK(cudaGraphLaunch(exec, s));
+			CK(cudaStreamSynchronize(s));
+			dy.get(got.data());
+			e = rel_err(got.data(), rep ? ref6.data() : ref.data(), got.size());
+			tl.check(e <= 1e-3, "graph replay (cublas F16, x%s): rel err %.2e (tol 1e-3)",
+					 rep ? " * 1e6" : "", e);
+		}
+		cudaGraphExecDestroy(exec);
+	}
+	cudaGraphDestroy(graph);
+	cudaStreamDestroy(s);
+}
+
+static void
+test_cublas_f16(void)
+{
+	ds_cuda_context *small;
+	int			rc;
+
+	if ((only && strcmp(only, "cublas") != 0) ||
+		(types_only && !strstr(("," + std::string(types_only) + ",").c_str(), ",F16,")))
+		return;
+	f16_case(ctx, "x * 1e6 (f16 overflow unscaled)", 300, 1024, 24, 1e6f, false, false, 1024, 300);
+	f16_case(ctx, "x * 1e6, bf16 x", 257, 768, 17, 1e6f, true, false, 776, 260);
+	f16_case(ctx, "x * 1e-7 (f16 underflow unscaled)", 300, 1024, 24, 1e-7f, false, false, 1024, 300);
+	f16_case(ctx, "x = 0 (y exactly 0)", 200, 512, 16, 0.0f, false, false, 520, 203);
+	f16_case(ctx, "x = 0, bf16 y", 200, 512, 16, 0.0f, true, true, 512, 200);
+
+	/*
+	 * bf16 y through an f32 scratch of 3 vectors: a workspace of the f16 x
+	 * (20 x 512), the scalar words and 3 x 1000 floats, so 7 chunks, the
+	 * last of 2 vectors; strided x and y.
+	 */
+	rc = ds_cuda_context_create(0, 256 + 20 * 512 * 2 + 3 * 1000 * 4 + 100, &small);
+	if (tl.check(rc == DS_CUDA_OK, "small-workspace context: %s", ds_cuda_status_name(rc)))
+	{
+		f16_case(small, "bf16 y in 7 chunks", 1000, 512, 20, 1.0f, false, true, 520, 1005);
+		f16_case(small, "bf16 y in 7 chunks, x * 1e-7", 1000, 512, 20, 1e-7f, true, true, 512, 1003);
+		ds_cuda_context_destroy(small);
+	}
+	f16_graph_case();
+
+	/* the BF16 product after them: the handle is back in host pointer mode */
+	test_product(DS_TYPE_BF16, 129, 1024, 16, P_CUBLAS, false, false);
 }
 
 /* the same product twice gives the same bits (split-K sums in fixed order) */
@@ -759,7 +945,12 @@ test_errors(void)
 	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma on F16 -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q6_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
 							  DS_CUDA_F32, 100);
-	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma on Q6_K -> %s", ds_cuda_status_name(rc));
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED && strstr(ds_cuda_last_error(), "M % 8") != NULL,
+			 "q8tma on Q6_K with M %% 8 != 0 -> %s (%s)", ds_cuda_status_name(rc), ds_cuda_last_error());
+	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q6_K, 104, 256, d, DS_CUDA_F32, 256, 1, d,
+									DS_CUDA_F32, 104, 0, 4, 0);
+	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma on Q6_K with 4 tiles per step -> %s",
+			 ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
 									DS_CUDA_F32, 100, 0, 3, 0);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with 3 tiles per step -> %s", ds_cuda_status_name(rc));
@@ -866,9 +1057,11 @@ main(void)
 	printf("gpu-test: %s, %d multiprocessors\n", ds_cuda_context_device_name(ctx),
 		   ds_cuda_context_sm_count(ctx));
 	only = getenv("DS_TEST_ONLY");
+	types_only = getenv("DS_TEST_TYPES");
 	if (only)
 	{
 		test_products();
+		test_cublas_f16();
 		test_graph(strcmp(only, "q8tma") == 0 ? 3 : strcmp(only, "q8mma") == 0 ? 2 : 1);
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
@@ -876,6 +1069,7 @@ main(void)
 	}
 	test_errors();
 	test_products();
+	test_cublas_f16();
 	test_determinism();
 	test_graph(0);
 	test_graph(1);
