@@ -56,7 +56,40 @@ namespace
 		for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < (cols); \
 			 c += gridDim.x * blockDim.x)
 
-/* max |x| over the n x K elements used, into *amax (zeroed before). */
+/* V consecutive elements of x from element i (V = 4: i a multiple of 4,
+ * 16-byte (f32) or 8-byte (bf16) aligned) */
+template <int V>
+__device__ __forceinline__ void
+load_x(const void *x, size_t i, int x_bf16, float (&v)[V])
+{
+	if constexpr (V == 4)
+	{
+		if (x_bf16)
+		{
+			const uint2 u = *(const uint2 *) ((const uint16_t *) x + i);
+
+			v[0] = __uint_as_float(u.x << 16);
+			v[1] = __uint_as_float(u.x & 0xffff0000u);
+			v[2] = __uint_as_float(u.y << 16);
+			v[3] = __uint_as_float(u.y & 0xffff0000u);
+		}
+		else
+		{
+			const float4 f = *(const float4 *) ((const float *) x + i);
+
+			v[0] = f.x;
+			v[1] = f.y;
+			v[2] = f.z;
+			v[3] = f.w;
+		}
+	}
+	else
+		v[0] = ds_load_act(x, i, x_bf16);
+}
+
+/* max |x| over the n x K elements used, into *amax (zeroed before); V
+ * elements per load */
+template <int V>
 __global__ void
 k_absmax(const void *x, int x_bf16, int ldx, int n, int K, unsigned *amax)
 {
@@ -65,8 +98,15 @@ k_absmax(const void *x, int x_bf16, int ldx, int n, int K, unsigned *amax)
 				warp = threadIdx.x >> 5;
 	unsigned	m = 0;
 
-	FOR_ROWS_COLS(b, k, n, K)
-		m = max(m, __float_as_uint(fabsf(ds_load_act(x, (size_t) b * ldx + k, x_bf16))));
+	FOR_ROWS_COLS(b, k, n, K / V)
+	{
+		float		v[V];
+
+		load_x<V>(x, (size_t) b * ldx + (size_t) k * V, x_bf16, v);
+#pragma unroll
+		for (int e = 0; e < V; e++)
+			m = max(m, __float_as_uint(fabsf(v[e])));
+	}
 	m = __reduce_max_sync(0xffffffffu, m);
 	if (lane == 0)
 		sh[warp] = m;
@@ -86,6 +126,7 @@ k_absmax(const void *x, int x_bf16, int ldx, int n, int K, unsigned *amax)
  * so that alpha = 2^s stays a normal float, which only lowers the scale
  * for max |x| < 2^-111).  One thread writes alpha = 2^s and beta = 0.
  */
+template <int V>
 __global__ void
 k_x_to_f16(const void *x, int x_bf16, int ldx, int n, int K, unsigned *words, __half *x16)
 {
@@ -106,9 +147,20 @@ k_x_to_f16(const void *x, int x_bf16, int ldx, int n, int K, unsigned *words, __
 		((float *) words)[F16_ALPHA] = ldexpf(1.0f, s);
 		((float *) words)[F16_BETA] = 0.0f;
 	}
-	FOR_ROWS_COLS(b, k, n, K)
-		x16[(size_t) b * K + k] =
-			__float2half_rn(ds_load_act(x, (size_t) b * ldx + k, x_bf16) * inv);
+	FOR_ROWS_COLS(b, k, n, K / V)
+	{
+		float		v[V];
+		__half		h[V];
+
+		load_x<V>(x, (size_t) b * ldx + (size_t) k * V, x_bf16, v);
+#pragma unroll
+		for (int e = 0; e < V; e++)
+			h[e] = __float2half_rn(v[e] * inv);
+		if constexpr (V == 4)
+			*(uint2 *) (x16 + (size_t) b * K + (size_t) k * V) = *(const uint2 *) h;
+		else
+			x16[(size_t) b * K + k] = h[0];
+	}
 }
 
 /* y[b][m] = bf16(y32[b][m]) for b < n, m < M; y32 has row stride M. */
@@ -198,9 +250,19 @@ gemm_cublas_f16(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M,
 
 	DS_REQUIRE(used <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE, "workspace too small for x as f16");
 	DS_CUDA_CHECK(cudaMemsetAsync(words + F16_AMAX, 0, sizeof(unsigned), stream));
-	k_absmax<<<grid_2d(ctx, n, K), 256, 0, stream>>>(x, x_bf16, ldx, n, K, words + F16_AMAX);
-	DS_CUDA_CHECK_LAUNCH();
-	k_x_to_f16<<<grid_2d(ctx, n, K), 256, 0, stream>>>(x, x_bf16, ldx, n, K, words, x16);
+	/* 4 elements per load where rows allow it */
+	if (K % 4 == 0 && ldx % 4 == 0 && (uintptr_t) x % (x_bf16 ? 8 : 16) == 0)
+	{
+		k_absmax<4><<<grid_2d(ctx, n, K / 4), 256, 0, stream>>>(x, x_bf16, ldx, n, K, words + F16_AMAX);
+		DS_CUDA_CHECK_LAUNCH();
+		k_x_to_f16<4><<<grid_2d(ctx, n, K / 4), 256, 0, stream>>>(x, x_bf16, ldx, n, K, words, x16);
+	}
+	else
+	{
+		k_absmax<1><<<grid_2d(ctx, n, K), 256, 0, stream>>>(x, x_bf16, ldx, n, K, words + F16_AMAX);
+		DS_CUDA_CHECK_LAUNCH();
+		k_x_to_f16<1><<<grid_2d(ctx, n, K), 256, 0, stream>>>(x, x_bf16, ldx, n, K, words, x16);
+	}
 	DS_CUDA_CHECK_LAUNCH();
 	if (ytype == DS_CUDA_F32)
 		return gemm_f16(ctx, w, M, K, x16, n, (float *) y, ldy, alpha, beta);

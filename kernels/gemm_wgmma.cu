@@ -14,8 +14,8 @@
  *    boundary at or before the tile (the residue boxes of
  *    matvec_q8tma.cu; M % 8 == 0), box i being warp i's 16 fragment
  *    rows; where neither fits (F16 for its banks, K with a partial tile,
- *    Q6_K with M % 8 != 0), three warps copy it with 16-byte cp.async
- *    (tile_copy.cuh); another lane brings each stage's 64 k x BN vectors of
+ *    Q6_K with M % 8 != 0 or 256-vector blocks), three warps copy it
+ *    with 16-byte cp.async (tile_copy.cuh); another lane brings each stage's 64 k x BN vectors of
  *    x (bf16, in the instruction's k order: gemm_bf16.cuh) into an NS-stage
  *    ring, swizzled 128 bytes as wgmma reads it.  The producer hands its
  *    registers to the consumers (setmaxnreg).
@@ -721,20 +721,28 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 /* W by the copy engine where its tiles and rows are whole 16-byte units
  * (not a K with a partial tile of 32-element blocks), except F16/BF16,
  * whose 256-byte rows would put a warp's rows on the same banks; Q6_K's
- * 210-byte blocks by residue boxes where M % 8 == 0 */
+ * 210-byte blocks by residue boxes where M % 8 == 0, up to 128 vectors a
+ * block */
 template <int T, int BN>
 int
-launch_w(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid)
+launch_w(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid,
+		 int cp16)
 {
 	using QT = dsq::Q<T>;
 
+	if (cp16)
+		return launch<T, BN, false>(ctx, stream, a, x, ldx, x_bf16, grid);
 	if constexpr (QT::TILE_B % 16 == 0 && QT::TILE_B % 128 != 0)
 	{
 		if (a.row_bytes % 16 == 0)
 			return launch<T, BN, true>(ctx, stream, a, x, ldx, x_bf16, grid);
 	}
-	else if constexpr (T == DS_TYPE_Q6_K)
+	else if constexpr (T == DS_TYPE_Q6_K && BN <= 128)
 	{
+		/* at 256 vectors the 16-byte copies were as fast or faster
+		 * (H200, 2026-11-29, vs cuBLAS bf16: 152064x1536 0.60 against
+		 * 0.52, 18944x3584 0.46 against 0.40, 152064x3584 0.55 against
+		 * 0.59); at 16 and 64 the boxes were 10-35% faster */
 		if (a.M % 8 == 0)
 			return launch<T, BN, true>(ctx, stream, a, x, ldx, x_bf16, grid);
 	}
@@ -752,7 +760,7 @@ ds_gemm_wgmma_usable(const ds_cuda_context *ctx, int n, int K)
 int
 ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					 void *y, ds_cuda_dtype ytype, int ldy, int bn, int grid)
+					 void *y, ds_cuda_dtype ytype, int ldy, int bn, int grid, int cp16)
 {
 	WgArgs		a;
 	const int	xb = xtype == DS_CUDA_BF16;
@@ -775,9 +783,9 @@ ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, i
 	{
 #define WG_CASE(T) \
 		case T: \
-			return bn == 64 ? launch_w<T, 64>(ctx, stream, a, x, ldx, xb, grid) : \
-				bn == 128 ? launch_w<T, 128>(ctx, stream, a, x, ldx, xb, grid) : \
-				launch_w<T, 256>(ctx, stream, a, x, ldx, xb, grid);
+			return bn == 64 ? launch_w<T, 64>(ctx, stream, a, x, ldx, xb, grid, cp16) : \
+				bn == 128 ? launch_w<T, 128>(ctx, stream, a, x, ldx, xb, grid, cp16) : \
+				launch_w<T, 256>(ctx, stream, a, x, ldx, xb, grid, cp16);
 		DSQ_FOR_EACH_TYPE(WG_CASE)
 #undef WG_CASE
 	}

@@ -68,6 +68,12 @@ use_fused(int wtype, int M, int n)
  *    Q4_K 83%, Q8_0 96%) and 8-19 at eight.  On the
  *    smaller products its fixed cost per call (~7 us more than the read
  *    alone) loses to q8mma and dp4a.
+ *  - Q6_K (M % 8 == 0) on products of 2^25 weights or more, 1 to 8
+ *    vectors: the copy-engine kernel in residue boxes, x staged
+ *    (2026-11-29: 152064x3584 84% of copy at n = 1 against q8mma's 64,
+ *    152064x1536 76 against 60, the 7B FFN shapes 45-50 against 43-45;
+ *    at n = 8 the 7B FFN shapes 44-48 against q8mma's 30-38).  On the
+ *    smaller ones dp4a (n = 1) and q8mma stay ahead.
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every shape: 1.3-4x faster than dp4a at 8.
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
@@ -91,6 +97,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_MMA;
 	if (M >= 65536 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
 					   wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
+		return DS_CUDA_MATVEC_Q8TMA;
+	if (wtype == DS_TYPE_Q6_K && M % 8 == 0 && mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;

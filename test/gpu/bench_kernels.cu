@@ -31,7 +31,9 @@
  * physical references for the same bytes: "read" (a kernel that only
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
- * At n >= 16: "mma" passes, "fused", "wgmma" (gemm_wgmma.cu) and "cublas".
+ * At n >= 16: "mma" passes, "fused", "wgmma" (gemm_wgmma.cu), "wgmcp" (the
+ * same with W by 16-byte copies where the copy engine would take it) and
+ * "cublas".
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -537,7 +539,8 @@ main(int argc, char **argv)
 							   {"cublas", 2}, {"q8tma", 6}, {"q8ts4", 7}, {"q8t1", 8}, {"read", 9},
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
-							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19}};
+							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19},
+							   {"wgmcp", 20}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
 					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
@@ -557,7 +560,7 @@ main(int argc, char **argv)
 										type == DS_TYPE_Q6_K || type == DS_TYPE_F16 ||
 										type == DS_TYPE_BF16))
 						continue;
-					if ((p.kind == 1 || p.kind == 2 || p.kind == 19) && n < 16)
+					if ((p.kind == 1 || p.kind == 2 || p.kind == 19 || p.kind == 20) && n < 16)
 						continue;
 					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
 					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18) &&
@@ -616,9 +619,9 @@ main(int argc, char **argv)
 								p.kind == 15 ? tma_probe<128, 304>(s, wi, rb, sh.M, sms, (unsigned *) y) :
 								tma_probe<16, 2048>(s, wi, rb, sh.M, sms, (unsigned *) y);
 						}
-						if (p.kind == 19)
+						if (p.kind == 19 || p.kind == 20)
 							return ds_gemm_wgmma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
-														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);
+														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0, p.kind == 20);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);

@@ -328,6 +328,7 @@ test_products(void)
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
 		test_product(type, 300, Kodd, 2, P_SMALL, false, false);
 		test_product(type, 65537, 512, 2, P_SMALL, false, false);	/* q8tma where it takes the type */
+		test_product(type, 16384, 2048, 3, P_SMALL, false, false);	/* Q6_K: q8tma from 2^25 weights */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
@@ -343,6 +344,7 @@ test_products(void)
 		test_product(type, 640, 512, 256, P_WGMMA, true, false);
 		test_product(type, 257, 2 * Kodd, 100, P_WGMMA, false, false);
 		test_product(type, 300, 1024, 300, P_WGMMA, false, false);
+		test_product(type, 264, 768, 128, P_WGMMA, false, true);	/* Q6_K: residue boxes at 128 */
 		test_product(type, 1000, 8192, 64, P_WGMMA, false, true);
 		test_product(type, 128 * 132, 256, 64, P_WGMMA, false, false);
 		test_product(type, 333, Kodd, 20, P_CUBLAS, false, false);
@@ -513,6 +515,9 @@ test_cublas_f16(void)
 	f16_case(ctx, "x * 1e-7 (f16 underflow unscaled)", 300, 1024, 24, 1e-7f, false, false, 1024, 300);
 	f16_case(ctx, "x = 0 (y exactly 0)", 200, 512, 16, 0.0f, false, false, 520, 203);
 	f16_case(ctx, "x = 0, bf16 y", 200, 512, 16, 0.0f, true, true, 512, 200);
+	/* rows of x not a multiple of 4 elements apart: one element per load */
+	f16_case(ctx, "x * 1e6, ldx = K + 1", 300, 1024, 19, 1e6f, false, false, 1025, 300);
+	f16_case(ctx, "bf16 x, ldx = K + 3", 257, 768, 17, 1.0f, true, false, 771, 260);
 
 	/*
 	 * bf16 y through an f32 scratch of 3 vectors: a workspace of the f16 x
