@@ -10,7 +10,11 @@
  *    kernel only copies x to a dense f32 array.
  *  - The product is launched as a programmatic dependent of that kernel:
  *    its warps queue their first weight copies before waiting for x
- *    (griddepcontrol.wait), so the extra launch costs little.
+ *    (griddepcontrol.wait), so the extra launch costs little.  The x
+ *    kernel is itself the programmatic dependent of the kernel before it,
+ *    which the product lets launch once its copies are queued: in a run of
+ *    products the next x kernel is resident and waiting when this one
+ *    ends.
  *  - A warp owns R whole rows at a time (a "job": R = 2 for one vector
  *    where M >= 16384, else 1; 2 for two vectors; 4 for 3-8), so the x
  *    loads are shared by R rows, and walks along K in steps of 4 P tiles.
@@ -119,6 +123,9 @@ k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int2 *x
 	const int	nblk = K / 32;
 
 	grid_dependents_launch();
+	/* launched as the programmatic dependent of the kernel before it: x
+	 * and the workspace are that kernel's until it has finished */
+	grid_dependency_wait();
 	if (blk >= nb * nblk)
 		return;
 
@@ -404,6 +411,8 @@ k_matvec_dp4a(DArgs a)
 		}
 		ds_cp_async_commit();
 	}
+	/* the next call's x preparation may launch (it waits for this kernel) */
+	grid_dependents_launch();
 	grid_dependency_wait();
 
 #pragma unroll
@@ -466,8 +475,8 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_
 	uint8_t    *xq = ctx->ws;
 	int2	   *xm = (int2 *) (ctx->ws + xq_bytes);
 
-	k_prep_x<TT::FLOAT><<<(nblk + 7) / 8, 256, 0, stream>>>(x, x_bf16, ldx, a.K, a.nb, xq, xm);
-	DS_CUDA_CHECK_LAUNCH();
+	DS_CUDA_CHECK(ds_launch_pdl(k_prep_x<TT::FLOAT>, (nblk + 7) / 8, 256, 0, stream, x, x_bf16, ldx, a.K, a.nb,
+								xq, xm));
 
 	const long	wmax = (long) per_sm * ctx->sm_count * DW;
 

@@ -10,7 +10,9 @@
  *    (lane 4g + t: words t and t + 4 of vector g's block; vectors past n
  *    are zero) and writes, per k-block and lane pair, a 16-byte record of
  *    the x-side scale terms (mrec_put).  The product is launched as its
- *    programmatic dependent.
+ *    programmatic dependent; the x kernel is the programmatic dependent of
+ *    the kernel before it, which the product lets launch once its first
+ *    copies are queued (it waits for that kernel before it reads x).
  *  - A warp owns RJ = 16 MT rows (one or two m16 tiles) and a range of K
  *    tiles (a "unit"); each step copies one 256-element tile of its RJ rows
  *    with coalesced 16-byte cp.async into a ring of S stages (32-bit
@@ -268,6 +270,8 @@ k_q8mma(QArgs a)
 		}
 		ds_cp_async_commit();
 	}
+	/* the next call's x preparation may launch (it waits for this kernel) */
+	grid_dependents_launch();
 	grid_dependency_wait();
 
 	const uint4 zero4 = make_uint4(0, 0, 0, 0);
@@ -422,8 +426,7 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	uint8_t    *xb = ctx->ws;
 	uint32_t   *xr = (uint32_t *) (ctx->ws + xb_bytes);
 
-	k_prep_mma<T><<<K / 32, 256, 0, stream>>>(x, x_bf16, ldx, n, xb, xr);
-	DS_CUDA_CHECK_LAUNCH();
+	DS_CUDA_CHECK(ds_launch_pdl(k_prep_mma<T>, K / 32, 256, 0, stream, x, x_bf16, ldx, n, xb, xr));
 
 	a.w = (const uint8_t *) w;
 	a.rb = (uint32_t) ds_row_size(T, K);

@@ -28,7 +28,12 @@
  *    them in block order (split.cuh): results do not depend on timing.
  *  - x is quantized into the B fragments and records of k_prep_mma first;
  *    this kernel is its programmatic dependent, and its copy lane starts
- *    the weight copies before the compute warps wait for x.  With XS the
+ *    the weight copies before the compute warps wait for x.  k_prep_mma is
+ *    itself launched as the programmatic dependent of whatever kernel
+ *    precedes it, and this kernel lets its dependents launch at its start:
+ *    in a run of products the next call's x preparation waits on an
+ *    already resident block instead of a launch, and the next product's
+ *    blocks start streaming their weights as this one's blocks finish.  With XS the
  *    copy lane also copies each step's x fragments and records into the
  *    stage (after waiting for x), and the compute warps read x from
  *    shared memory.
@@ -151,6 +156,11 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	uint8_t    *xring = ring + QS * C::STAGE;	/* XS: [QS][XSTAGE] */
 	float	   *red = (float *) (xring + QS * C::XSTAGE);
 
+	/* the next call's x preparation may start now (it waits for this
+	 * kernel before it touches the workspace) */
+	grid_dependents_launch();
+	if (warp == TW && lane == 0)
+		asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tm) : "memory");
 	if (threadIdx.x == 0)
 	{
 		for (int s = 0; s < QS; s++)
@@ -170,7 +180,6 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		 * engine, not read */
 		if (lane != 0)
 			return;
-		asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tm) : "memory");
 
 		const uint32_t ring_s = smem_u32(ring),
 					xring_s = smem_u32(xring);
@@ -452,8 +461,10 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	uint8_t    *xb = ctx->ws;
 	uint32_t   *xr = (uint32_t *) (ctx->ws + xb_bytes);
 
-	k_prep_mma<T><<<K / 32, 256, 0, stream>>>(x, x_bf16, ldx, n, xb, xr);
-	DS_CUDA_CHECK_LAUNCH();
+	/* a programmatic dependent of the kernel before it (a product of the
+	 * same kind lets it start at once; it waits for that kernel's end
+	 * before it reads x or writes the workspace) */
+	DS_CUDA_CHECK(ds_launch_pdl(k_prep_mma<T>, K / 32, 256, 0, stream, x, x_bf16, ldx, n, xb, xr));
 
 	a.w = (const uint8_t *) w;
 	a.rb = rb;

@@ -73,7 +73,10 @@ mma_k16(uint32_t (&d)[4], uint32_t a0, uint32_t a1, uint32_t b0, const uint4 &c)
 /*
  * x in the B-fragment order, and the x-side records.  Block kb, warp =
  * vector (all 8; vectors >= nb are zero), lane = element: the quantization
- * of k_prep_x (matvec_dp4a.cu) and q8dot.cuh's quantize_block.
+ * of k_prep_x (matvec_dp4a.cu) and q8dot.cuh's quantize_block.  It lets
+ * its product launch at once, and (launched as the programmatic dependent
+ * of the kernel before it, matvec_q8tma.cu) waits for that kernel before
+ * it reads x or overwrites the workspace.
  */
 template <int T>
 __global__ void __launch_bounds__(256)
@@ -84,6 +87,7 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
 				kb = blockIdx.x;
 
 	grid_dependents_launch();
+	grid_dependency_wait();
 
 	const float v = vec < nb ? ds_load_act(x, (size_t) vec * ldx + 32 * kb + lane, x_bf16) : 0.0f;
 
