@@ -917,6 +917,84 @@ test_sampling(void)
 	}
 }
 
+/*
+ * A run of products, each one's x the output of the one before, queued on
+ * one stream without a wait: every x kernel and product is launched as the
+ * programmatic dependent of the kernel before it, so this checks that no
+ * kernel reads its x before the kernel that writes it has finished (the
+ * outputs are poisoned first; each step is checked against the int8-x
+ * reference on the x the GPU actually had).
+ */
+static void
+test_chain(void)
+{
+	if (only || types_only)
+		return;
+
+	const int	D = 1536,
+				steps = 8;
+	const int	wt = DS_TYPE_Q4_K;
+	std::vector<std::vector<uint8_t>> w;
+	std::vector<float> x(D);
+	Dev			dw((size_t) steps * ds_row_size(wt, D) * D),
+				dy((size_t) (steps + 1) * D * 4);
+	const size_t wsz = ds_row_size(wt, D) * D;
+	int			bad_rc = 0;
+
+	for (int i = 0; i < steps; i++)
+	{
+		w.push_back(random_weights(wt, D, D, *rng));
+		CK(cudaMemcpy((uint8_t *) dw.p + i * wsz, w[i].data(), wsz, cudaMemcpyHostToDevice));
+	}
+	for (auto &v : x)
+		v = rng->normal();
+	dy.poison();
+	CK(cudaMemcpy(dy.p, x.data(), D * 4, cudaMemcpyHostToDevice));
+	for (int i = 0; i < steps; i++)
+	{
+		const void *wi = (const uint8_t *) dw.p + i * wsz;
+		const float *xi = dy.as<float>() + (size_t) i * D;
+		float	   *yi = dy.as<float>() + (size_t) (i + 1) * D;
+		int			rc;
+
+		/* q8tma with x read from global memory and staged, dp4a, q8mma, in
+		 * turn */
+		switch (i % 4)
+		{
+			case 0:
+				rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D,
+												0, 0, 0);
+				break;
+			case 1:
+				rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D,
+												0, 0, 1);
+				break;
+			case 2:
+				rc = ds_cuda_matvec_dp4a(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D);
+				break;
+			default:
+				rc = ds_cuda_matvec_q8mma(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D);
+				break;
+		}
+		bad_rc += rc != DS_CUDA_OK;
+	}
+	CK(cudaDeviceSynchronize());
+
+	std::vector<float> all((size_t) (steps + 1) * D),
+				ref(D);
+	double		worst = 0.0;
+
+	dy.get(all.data());
+	for (int i = 0; i < steps; i++)
+	{
+		/* step i alone, on the x it was given */
+		ds_ref_matmul_q8(wt, w[i].data(), D, D, all.data() + (size_t) i * D, D, 1, ref.data(), D);
+		worst = std::max(worst, rel_err(all.data() + (size_t) (i + 1) * D, ref.data(), D));
+	}
+	tl.check(bad_rc == 0 && worst <= 2e-5, "chain of %d products (q8tma, dp4a, q8mma), each x the last y, "
+			 "queued without a wait: worst step rel err %.2e (tol 2e-5)", steps, worst);
+}
+
 /* errors come back as codes with a message, and nothing is launched */
 static void
 test_errors(void)
@@ -959,6 +1037,9 @@ test_errors(void)
 	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
 									DS_CUDA_F32, 100, 0, 3, 0);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with 3 tiles per step -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+									DS_CUDA_F32, 100, 0, 0, 2);
+	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with xs = 2 -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q4_K, 100, 768, d, DS_CUDA_F32, 768, 9, d,
 							  DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with n = 9 -> %s", ds_cuda_status_name(rc));
@@ -1073,6 +1154,7 @@ main(void)
 		return tl.failed ? 1 : 0;
 	}
 	test_errors();
+	test_chain();
 	test_products();
 	test_cublas_f16();
 	test_determinism();
