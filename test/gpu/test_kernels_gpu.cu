@@ -1062,7 +1062,7 @@ test_graph(int kind)			/* 0 mma, 1 dp4a, 2 q8mma, 3 q8tma */
 	const int	M = 1536,
 				K = 1536,
 				n = 1;
-	const int	wt = kind == 3 ? DS_TYPE_Q4_K : DS_TYPE_Q6_K;	/* q8tma has no Q6_K */
+	const int	wt = kind == 3 ? DS_TYPE_Q4_K : DS_TYPE_Q6_K;	/* q8tma: a type of the 2-D boxes */
 	std::vector<uint8_t> w = random_weights(wt, M, K, *rng);
 	std::vector<float> x(K),
 				g(K),
