@@ -33,10 +33,10 @@
  *    precedes it, and this kernel lets its dependents launch at its start:
  *    in a run of products the next call's x preparation waits on an
  *    already resident block instead of a launch, and the next product's
- *    blocks start streaming their weights as this one's blocks finish.  With XS the
- *    copy lane also copies each step's x fragments and records into the
- *    stage (after waiting for x), and the compute warps read x from
- *    shared memory.
+ *    blocks start streaming their weights as this one's blocks finish.
+ *    With XS the copy lane also copies each step's x fragments and
+ *    records into the stage (after waiting for x), and the compute warps
+ *    read x from shared memory.
  *
  * Q6_K's rows (210-byte blocks) are in general not a multiple of 16 bytes,
  * which a tensor map's row stride must be; 8 rows are (1680 bytes per
