@@ -106,6 +106,23 @@ enum Path
 static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc",
 	"wgmma"};
 
+/* element i of a y read back from the device, f32 or bf16 */
+static float
+y_at(const std::vector<uint8_t> &yh, size_t i, bool ybf16)
+{
+	float		v;
+
+	if (ybf16)
+	{
+		uint16_t	h;
+
+		memcpy(&h, &yh[2 * i], 2);
+		return bf(h);
+	}
+	memcpy(&v, &yh[4 * i], 4);
+	return v;
+}
+
 /* y = W x by one path against ds_ref_matmul */
 static void
 test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, int ldx_pad = 0)
@@ -203,18 +220,8 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 		for (int m = 0; m < M; m++)
 		{
 			size_t		i = (size_t) b * ldy + m;
-			float		v;
 
-			if (ybf16)
-			{
-				uint16_t	h;
-
-				memcpy(&h, &yh[2 * i], 2);
-				v = bf(h);
-			}
-			else
-				memcpy(&v, &yh[4 * i], 4);
-			g.push_back(v);
+			g.push_back(y_at(yh, i, ybf16));
 			r.push_back(ref[i]);
 			if (q8)
 				r32.push_back(ref32[i]);
@@ -418,18 +425,8 @@ f16_case(ds_cuda_context *c, const char *what, int M, int K, int n, float scale,
 		for (int m = 0; m < M; m++)
 		{
 			size_t		i = (size_t) b * ldy + m;
-			float		v;
 
-			if (ybf16)
-			{
-				uint16_t	h;
-
-				memcpy(&h, &yh[2 * i], 2);
-				v = bf(h);
-			}
-			else
-				memcpy(&v, &yh[4 * i], 4);
-			g.push_back(v);
+			g.push_back(y_at(yh, i, ybf16));
 			r.push_back(ref[i]);
 		}
 
