@@ -92,6 +92,29 @@ ds_tensor_map_encoder(void)
 }
 
 /*
+ * A 2-D tensor map: dim0 x dim1 elements of type dt at p, rows stride
+ * bytes apart, boxes of box0 x box1 elements; outside the tensor reads as
+ * zeros.  CUDA_ERROR_NOT_FOUND when the driver has no encoder.
+ */
+static inline CUresult
+ds_tensor_map_2d(CUtensorMap *tm, CUtensorMapDataType dt, const void *p, uint64_t dim0, uint64_t dim1,
+				 uint64_t stride, uint32_t box0, uint32_t box1, CUtensorMapSwizzle swizzle)
+{
+	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
+
+	if (!encode)
+		return CUDA_ERROR_NOT_FOUND;
+
+	const cuuint64_t gdim[2] = {dim0, dim1},
+				gstride[1] = {stride};
+	const cuuint32_t box[2] = {box0, box1},
+				estride[2] = {1, 1};
+
+	return encode(tm, dt, 2, (void *) p, gdim, gstride, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+/*
  * The tensor map of M rows of rb bytes (rb % 16 == 0) at w, as 8-byte
  * words, boxes of box_rows rows x box_bytes bytes (box_bytes % 16 == 0);
  * rows past M and bytes past a row's end read as zeros.
@@ -101,19 +124,8 @@ static inline CUresult
 ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, uint32_t box_bytes,
 					 uint32_t box_rows)
 {
-	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
-
-	if (!encode)
-		return CUDA_ERROR_NOT_FOUND;
-
-	const cuuint64_t gdim[2] = {rb / 8, M},
-				gstride[1] = {rb};
-	const cuuint32_t box[2] = {box_bytes / 8, box_rows},
-				estride[2] = {1, 1};
-
-	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, 2, (void *) w, gdim, gstride, box, estride,
-				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+	return ds_tensor_map_2d(tm, CU_TENSOR_MAP_DATA_TYPE_UINT64, w, rb / 8, M, rb, box_bytes / 8, box_rows,
+							CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
 /*
@@ -124,26 +136,15 @@ ds_weight_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, ui
  * 8 (y + p) + i, p = 0 .. box_rows - 1 (of row i + 1 past the row's end,
  * zeros past the last row's end and past row M).  The copy engine takes
  * boxes that start on a 16-byte boundary only (i rb + off a multiple of
- * 16; other starts stop the kernel with an illegal instruction).  CUDA_ERROR_NOT_FOUND
- * when the driver has no encoder.
+ * 16; other starts stop the kernel with an illegal instruction).
+ * CUDA_ERROR_NOT_FOUND when the driver has no encoder.
  */
 static inline CUresult
 ds_residue_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, uint32_t box_bytes,
 					  uint32_t box_rows)
 {
-	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
-
-	if (!encode)
-		return CUDA_ERROR_NOT_FOUND;
-
-	const cuuint64_t gdim[2] = {8 * rb / 2, M / 8},
-				gstride[1] = {8 * rb};
-	const cuuint32_t box[2] = {box_bytes / 2, box_rows},
-				estride[2] = {1, 1};
-
-	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_UINT16, 2, (void *) w, gdim, gstride, box, estride,
-				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+	return ds_tensor_map_2d(tm, CU_TENSOR_MAP_DATA_TYPE_UINT16, w, 8 * rb / 2, M / 8, 8 * rb, box_bytes / 2,
+							box_rows, CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
 /*
@@ -154,19 +155,8 @@ ds_residue_tensor_map(CUtensorMap *tm, const void *w, uint64_t rb, uint64_t M, u
 static inline CUresult
 ds_bf16_tensor_map_sw128(CUtensorMap *tm, const void *p, uint64_t rows, uint64_t cols, uint32_t box_rows)
 {
-	const PFN_cuTensorMapEncodeTiled_v12000 encode = ds_tensor_map_encoder();
-
-	if (!encode)
-		return CUDA_ERROR_NOT_FOUND;
-
-	const cuuint64_t gdim[2] = {cols, rows},
-				gstride[1] = {cols * 2};
-	const cuuint32_t box[2] = {64, box_rows},
-				estride[2] = {1, 1};
-
-	return encode(tm, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *) p, gdim, gstride, box, estride,
-				  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-				  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+	return ds_tensor_map_2d(tm, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, p, cols, rows, cols * 2, 64, box_rows,
+							CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
 #endif							/* DS_KERNELS_TMA_CUH */
