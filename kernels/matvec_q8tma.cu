@@ -183,9 +183,21 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		const uint32_t ring_s = smem_u32(ring),
 					xring_s = smem_u32(xring);
-		/* step (row block j, chunk c)'s weights into dst: one box, or
-		 * Q6_K's 8 residue boxes */
-		auto		wcopy = [&] (uint32_t dst, int j, int c, uint32_t bar) {
+		/* step b0 + i into stage i % QS once its last use is over: its
+		 * weights (one box, or Q6_K's 8 residue boxes) and, with XS, the
+		 * x bytes the stage also waits for (copied by xcopy) */
+		auto		weights = [&] (long i) {
+			const long	s = b0 + i;
+			const int	slot = (int) (i % QS);
+			const int	j = (int) (s / a.nch),
+						c = (int) (s - (long) j * a.nch);
+			const uint32_t bar = full0 + 8 * slot,
+						dst = ring_s + slot * C::STAGE;
+
+			if (i >= QS)
+				mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
+			mbar_arrive_expect_tx(bar, C::STAGE + (C::XS ? (uint32_t) min(SC, a.nt - c * SC) *
+												   (2048 + 512 * C::REC4) : 0u));
 			if constexpr (C::RES)
 			{
 #pragma unroll
@@ -199,39 +211,13 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		if constexpr (!C::XS)
 		{
-			/* (kept as written: this is the loop measured and tested on the GPU) */
-			long		i = 0;
-
-			for (long s = b0; s < b1; s++, i++)
-			{
-				const int	slot = (int) (i % QS);
-				const int	j = (int) (s / a.nch),
-							c = (int) (s - (long) j * a.nch);
-				const uint32_t bar = full0 + 8 * slot;
-
-				if (i >= QS)
-					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
-				mbar_arrive_expect_tx(bar, C::STAGE);
-				wcopy(ring_s + slot * C::STAGE, j, c, bar);
-			}
+			for (long i = 0; b0 + i < b1; i++)
+				weights(i);
 		}
 		else
 		{
 			const long	nsteps = b1 - b0,
 						first = nsteps < QS ? nsteps : QS;
-			/* step i's weights and the x bytes its stage also waits for */
-			auto		weights = [&] (long i) {
-				const long	s = b0 + i;
-				const int	slot = (int) (i % QS);
-				const int	j = (int) (s / a.nch),
-							c = (int) (s - (long) j * a.nch);
-				const uint32_t bar = full0 + 8 * slot;
-
-				if (i >= QS)
-					mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
-				mbar_arrive_expect_tx(bar, C::STAGE + (uint32_t) min(SC, a.nt - c * SC) * (2048 + 512 * C::REC4));
-				wcopy(ring_s + slot * C::STAGE, j, c, bar);
-			};
 			/* step i's x fragments and records, two 1-D bulk copies */
 			auto		xcopy = [&] (long i) {
 				const long	s = b0 + i;
