@@ -76,7 +76,8 @@ use_fused(int wtype, int M, int n)
  *    at n = 8 the 7B FFN shapes 44-48 against q8mma's 30-38).  On the
  *    smaller ones dp4a (n = 1) and q8mma stay ahead.
  *  - 2 to 8 vectors on products of 2^25 weights or more with K <= 4096
- *    (18944x3584), the other quantized types but Q8_0: q8tma with x
+ *    (18944x3584), the other quantized types but Q8_0 (Q6_K with M % 8
+ *    == 0): q8tma with x
  *    staged, 5-12% faster than q8mma there (2026-11-29, chained launches:
  *    Q4_K 19.4-19.6 us against 21.1-21.3, Q5_0 21.7-21.9 against
  *    24.2-24.6, Q4_0 18.6-18.9 against 19.5-20.0); Q8_0 within 1-4% the
@@ -108,7 +109,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (wtype == DS_TYPE_Q6_K && M % 8 == 0 && mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && mk >= (1L << 25) && K <= 4096)
+	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
+		mk >= (1L << 25) && K <= 4096)
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;

@@ -31,7 +31,7 @@
 static Tally tl;
 static Rng *rng;
 static ds_cuda_context *ctx;
-static const char *only;		/* DS_TEST_ONLY=dp4a, q8mma or q8tma: only that path's products */
+static const char *only;		/* DS_TEST_ONLY=q8tma,q8txs (path names, comma-separated): only those paths' products */
 static const char *types_only;	/* DS_TEST_TYPES=Q6_K,F16: only these weight types' products */
 
 /* a device buffer with host copies in and out */
@@ -127,7 +127,7 @@ y_at(const std::vector<uint8_t> &yh, size_t i, bool ybf16)
 static void
 test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, int ldx_pad = 0)
 {
-	if (only && strcmp(only, path_name[path]) != 0)
+	if (only && !strstr(("," + std::string(only) + ",").c_str(), ("," + std::string(path_name[path]) + ",").c_str()))
 		return;
 	if (types_only && !strstr(("," + std::string(types_only) + ",").c_str(),
 							  ("," + std::string(ds_type_name(type)) + ",").c_str()))
@@ -1145,7 +1145,7 @@ main(void)
 	{
 		test_products();
 		test_cublas_f16();
-		test_graph(strcmp(only, "q8tma") == 0 ? 3 : strcmp(only, "q8mma") == 0 ? 2 : 1);
+		test_graph(strstr(only, "q8tma") ? 3 : strstr(only, "q8mma") ? 2 : 1);
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
 		return tl.failed ? 1 : 0;
