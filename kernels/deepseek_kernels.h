@@ -203,13 +203,14 @@ DS_CUDA_API int			ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stre
  * m16 tiles per compute warp (1, 2; 0 = by shape), sc = tiles per step (1,
  * 2, 4; 0 = 2), xs = 1: x fragments and records copied into each stage by
  * the copy engine with the weights, instead of read from global memory by
- * the compute warps.  Same numerics.
+ * the compute warps; lag = 1-3: at most that many steps asked for and not
+ * yet landed per block (0: as many as the ring holds).  Same numerics.
  */
 DS_CUDA_API int			ds_cuda_matvec_q8tma_tuned(ds_cuda_context *ctx, ds_cuda_stream stream,
 									   const void *w, int wtype, int M, int K,
 									   const void *x, ds_cuda_dtype xtype, int ldx, int n,
 									   void *y, ds_cuda_dtype ytype, int ldy,
-									   int mt, int sc, int xs);
+									   int mt, int sc, int xs, int lag);
 
 /*
  * Larger batches: the weights are dequantized to bf16 tile by tile in

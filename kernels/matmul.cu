@@ -75,14 +75,15 @@ use_fused(int wtype, int M, int n)
  *    152064x1536 76 against 60, the 7B FFN shapes 45-50 against 43-45;
  *    at n = 8 the 7B FFN shapes 44-48 against q8mma's 30-38).  On the
  *    smaller ones dp4a (n = 1) and q8mma stay ahead.
- *  - 2 to 8 vectors on products of 2^25 weights or more with K <= 4096
- *    (18944x3584), the other quantized types but Q8_0 (Q6_K with M % 8
- *    == 0): q8tma with x
- *    staged, 5-12% faster than q8mma there (2026-11-29, chained launches:
- *    Q4_K 19.4-19.6 us against 21.1-21.3, Q5_0 21.7-21.9 against
- *    24.2-24.6, Q4_0 18.6-18.9 against 19.5-20.0); Q8_0 within 1-4% the
- *    other way.  With few rows and a long K (3584x18944) the two were
- *    within 1-6%, and q8mma stays.
+ *  - 2 to 8 vectors on products of 2^25 weights or more (the 7B FFN
+ *    shapes), the other quantized types but Q8_0 (Q6_K with M % 8 ==
+ *    0): q8tma with x staged, 5-12% faster than q8mma on 18944x3584
+ *    (2026-11-29, chained launches: Q4_K 19.4-19.6 us against 21.1-21.3,
+ *    Q5_0 21.7-21.9 against 24.2-24.6, Q4_0 18.6-18.9 against 19.5-20.0);
+ *    Q8_0 within 1-4% the other way.  On 3584x18944 (few rows, a long K)
+ *    the two were within 1-6% until q8tma limited the steps on their way
+ *    to 2 per block, which made it 3-9% faster there at 8 vectors (Q4_K
+ *    21.1 us against q8mma's 22.6, Q5_K 23.9 against 26.2).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every shape: 1.3-4x faster than dp4a at 8.
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
@@ -110,7 +111,7 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (wtype == DS_TYPE_Q6_K && M % 8 == 0 && mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
-		mk >= (1L << 25) && K <= 4096)
+		mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;

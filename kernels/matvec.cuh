@@ -41,13 +41,16 @@ int			ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream,
  * tiles per compute warp (1 or 2, types that allow 2), sc: tiles per step
  * (1, 2 or 4), grid: blocks; 0 = the built-in choice; xs: 1 = x copied
  * into each stage with the weights (2 tiles per step), 0 = not, -1 = as
- * the default does for the type (with sc = 0).  Q4_0, Q4_1, Q5_0, Q8_0,
+ * the default does for the type (with sc = 0); lag > 0: at most lag
+ * steps asked for and not yet landed per block, 0 = as many as the ring
+ * holds, -1 = the default by type and shape.  Q4_0, Q4_1, Q5_0, Q8_0,
  * Q4_K, Q5_K; K % 256 == 0.
  */
 int			ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   const void *w, int wtype, int M, int K,
 								   const void *x, ds_cuda_dtype xtype, int ldx, int n,
-								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs);
+								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs,
+								   int lag);
 
 /* Check the arguments every matrix product shares; n_max bounds n. */
 int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,

@@ -123,6 +123,7 @@ struct TArgs
 	const uint4 *xb;			/* B fragments: [K / 64][32 lanes] */
 	const uint4 *xr;			/* records: [K / 32][4][REC4] */
 	int			nch;			/* steps per row block: tiles / SC, rounded up */
+	int			lag;			/* > 0: step i is asked for once step i - lag has landed */
 	int			whole;			/* blocks take whole row blocks (no partial sums) */
 	float	   *part;			/* [gridDim.x][2][RG][NV][32] partial sums */
 	unsigned   *counters;		/* [row blocks][RG] */
@@ -196,6 +197,15 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 			if (i >= QS)
 				mbar_wait(empty0 + 8 * slot, (uint32_t) ((i / QS - 1) & 1));
+			if (a.lag > 0 && i >= a.lag)
+			{
+				/* at most lag steps on their way at once (the stage of step
+				 * i - lag cannot have moved on: step i - lag + QS > i is
+				 * not asked for yet) */
+				const long	p = i - a.lag;
+
+				mbar_wait(full0 + 8 * (int) (p % QS), (uint32_t) ((p / QS) & 1));
+			}
 			mbar_arrive_expect_tx(bar, C::STAGE + (C::XS ? (uint32_t) min(SC, a.nt - c * SC) *
 												   (2048 + 512 * C::REC4) : 0u));
 			if constexpr (C::RES)
@@ -217,7 +227,8 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		else
 		{
 			const long	nsteps = b1 - b0,
-						first = nsteps < QS ? nsteps : QS;
+						ahead = a.lag > 0 ? a.lag : QS,
+						first = nsteps < ahead ? nsteps : ahead;
 			/* step i's x fragments and records, two 1-D bulk copies */
 			auto		xcopy = [&] (long i) {
 				const long	s = b0 + i;
@@ -389,7 +400,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 template <int T, int MTP, int SCP, bool XSP>
 int
 q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
-			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int grid)
+			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int grid, int lag)
 {
 	using C = TCfg<T, MTP, SCP, XSP>;
 	static int	smem_set = 0,
@@ -459,6 +470,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.nb = n;
 	a.steps = steps;
 	a.nch = nch;
+	a.lag = lag < C::QS ? lag : 0;	/* lag >= QS: the ring is the limit */
 	a.whole = ds_split_whole_ok(nrb, G);
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
@@ -475,7 +487,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 template <int T, int SCP, bool XSP>
 static int
 q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
-		 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int mt, int grid)
+		 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int mt, int grid, int lag)
 {
 	if constexpr (T == DS_TYPE_Q6_K)
 	{
@@ -489,7 +501,7 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		{
 			DS_REQUIRE(mt == 0 || mt == MTQ, DS_CUDA_ERR_UNSUPPORTED,
 					   "Q6_K: 32 rows per warp at 2 tiles per step, 16 at 1");
-			return q8tma_launch<T, MTQ, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+			return q8tma_launch<T, MTQ, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid, lag);
 		}
 	}
 	else
@@ -502,9 +514,9 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 
 			if (mt == 2 || (mt == 0 && steps2 >= 4L * ctx->sm_count))
 				return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy,
-													grid);
+													grid, lag);
 		}
-		return q8tma_launch<T, 1, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid);
+		return q8tma_launch<T, 1, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid, lag);
 	}
 }
 
@@ -512,7 +524,7 @@ template <int T>
 static int
 q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int mt, int sc,
-		   int grid, int xs)
+		   int grid, int xs, int lag)
 {
 	/* by default x is staged where that measured faster at 1-8 vectors
 	 * (H200, 2026-11-29, the output projections: Q4_K 78 -> 83% of copy at
@@ -523,12 +535,12 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 	if (xs < 0)
 		xs = sc == 0 && T != DS_TYPE_Q8_0;
 	if (xs)						/* x staged through the copy engine: 2 tiles per step */
-		return q8tma_sc<T, 2, true>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
+		return q8tma_sc<T, 2, true>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid, lag);
 	if (sc == 1)
-		return q8tma_sc<T, 1, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
+		return q8tma_sc<T, 1, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid, lag);
 	if (sc == 4)
-		return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
-	return q8tma_sc<T, 2, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid);
+		return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid, lag);
+	return q8tma_sc<T, 2, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid, lag);
 }
 
 }								/* namespace */
@@ -536,16 +548,24 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 int
 ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs)
+					   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs, int lag)
 {
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the bulk-copy int8 product needs K % 256 == 0");
+	/* by default at most 2 steps per block on their way (H200, 2026-11-29,
+	 * against the whole ring of 4: the 7B FFN shapes 3-8% faster at 1 and
+	 * 8 vectors, e.g. Q4_0 18944x3584 n = 1 18.0 -> 17.3 us, Q4_K
+	 * 3584x18944 n = 8 22.9 -> 21.1, Q5_K 25.4 -> 23.9; the 1.5B shapes
+	 * and 152064x1536 0-3% faster; 152064x3584 within 1% except Q6_K and
+	 * Q8_0, 1-3% slower there, which keep the whole ring) */
+	if (lag < 0)
+		lag = (wtype == DS_TYPE_Q6_K || wtype == DS_TYPE_Q8_0) && (long) M * K >= (1L << 29) ? 0 : 2;
 	switch (wtype)
 	{
 #define Q8T_CASE(T) \
 		case T: \
 			return q8tma_type<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
-								 ytype == DS_CUDA_BF16, ldy, mt, sc, grid, xs);
+								 ytype == DS_CUDA_BF16, ldy, mt, sc, grid, xs, lag);
 		Q8T_CASE(DS_TYPE_Q4_0)
 		Q8T_CASE(DS_TYPE_Q4_1)
 		Q8T_CASE(DS_TYPE_Q5_0)
@@ -564,15 +584,16 @@ ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w,
 					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
 					 void *y, ds_cuda_dtype ytype, int ldy)
 {
-	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0, 0, -1);
+	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0, 0, -1, -1);
 }
 
 extern "C" int
 ds_cuda_matvec_q8tma_tuned(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
 						   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-						   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int xs)
+						   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int xs, int lag)
 {
-	DS_REQUIRE(mt >= 0 && mt <= 2 && (sc == 0 || sc == 1 || sc == 2 || sc == 4) && (xs == 0 || xs == 1),
-			   DS_CUDA_ERR_ARG, "mt 0-2, sc 0, 1, 2 or 4, xs 0 or 1");
-	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, mt, sc, 0, xs);
+	DS_REQUIRE(mt >= 0 && mt <= 2 && (sc == 0 || sc == 1 || sc == 2 || sc == 4) && (xs == 0 || xs == 1) &&
+			   lag >= 0 && lag <= 3,
+			   DS_CUDA_ERR_ARG, "mt 0-2, sc 0, 1, 2 or 4, xs 0 or 1, lag 0-3");
+	return ds_matvec_q8tma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, mt, sc, 0, xs, lag);
 }

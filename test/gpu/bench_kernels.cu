@@ -27,7 +27,9 @@
  * "q8m16" (matvec_q8mma.cu, 16-row units forced), "q8tma"
  * (matvec_q8tma.cu) and its variants "q8ts4" / "q8ts1" (4 or 1 tiles per
  * step), "q8t1" (16 rows per warp), "q8tg66" (66 blocks), "q8txs" (x
- * copied into each stage by the copy engine).  At n = 1 the
+ * copied into each stage by the copy engine), "q8tl1".."q8tl3" (the
+ * default with at most 1-3 steps on their way per block), "q8tl0" (the
+ * default with the whole ring on its way).  At n = 1 the
  * physical references for the same bytes: "read" (a kernel that only
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
@@ -540,7 +542,8 @@ main(int argc, char **argv)
 							   {"tma256x144", 10}, {"tma64x576", 11}, {"tma32x1152", 12},
 							   {"tma16x2048", 13}, {"q8ts1", 14},
 							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19},
-							   {"wgmcp", 20}};
+							   {"wgmcp", 20}, {"q8tl1", 21}, {"q8tl2", 22}, {"q8tl3", 23},
+							   {"q8tl0", 24}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
 					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
@@ -563,7 +566,8 @@ main(int argc, char **argv)
 					if ((p.kind == 1 || p.kind == 2 || p.kind == 19 || p.kind == 20) && n < 16)
 						continue;
 					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
-					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18) &&
+					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18 ||
+						 (p.kind >= 21 && p.kind <= 24)) &&
 						(n > 8 || sh.K % 256 != 0 || !tma_type))
 						continue;
 					if (p.kind == 8 && type == DS_TYPE_Q8_0)
@@ -595,13 +599,15 @@ main(int argc, char **argv)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
 														  p.kind == 5 ? 1 : 0);
-						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18)
+						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18 ||
+							(p.kind >= 21 && p.kind <= 24))
 							return ds_matvec_q8tma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M,
 														  p.kind == 8 ? 1 : 0,
 														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : 0,
 														  p.kind == 16 ? 66 : 0,
-														  p.kind == 18 ? 1 : p.kind == 6 ? -1 : 0);
+														  p.kind == 18 ? 1 : p.kind == 6 || p.kind >= 21 ? -1 : 0,
+														  p.kind >= 21 ? (p.kind - 20) % 4 : p.kind == 6 ? -1 : 0);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,

@@ -101,10 +101,10 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC, P_WGMMA
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC, P_WGMMA, P_Q8TLAG
 };
 static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc",
-	"wgmma"};
+	"wgmma", "q8tlag"};
 
 /* element i of a y read back from the device, f32 or bf16 */
 static float
@@ -144,7 +144,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	/* the dp4a and q8mma kernels compute with x quantized to int8: their own
 	 * reference */
-	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
+	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC || path == P_Q8TLAG ||
 		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
 		 ds_cuda_matvec_path(type, M, K, n) != DS_CUDA_MATVEC_MMA);
 	std::vector<float> ref32;
@@ -188,11 +188,15 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			rc = ds_cuda_matvec_q8tma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
 			break;
 		case P_Q8TXS:			/* x staged by the copy engine */
-			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy, 0, 0, 1);
+			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy, 0, 0, 1, 0);
 			break;
 		case P_Q8TSC:			/* 1 or 4 tiles per step, 16 rows per warp, by the shape's parity */
 			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy,
-											1, M % 2 ? 4 : 1, 0);
+											1, M % 2 ? 4 : 1, 0, 0);
+			break;
+		case P_Q8TLAG:			/* at most 1 (odd M, x not staged) or 2 steps on their way */
+			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy,
+											0, 0, M % 2 ? 0 : 1, M % 2 ? 1 : 2);
 			break;
 		case P_FUSED:
 			rc = ds_cuda_gemm_fused(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
@@ -229,7 +233,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	double		e = rel_err(g.data(), r.data(), g.size());
 	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
-		path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
+		path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC || path == P_Q8TLAG ||
 		(path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
@@ -330,12 +334,20 @@ test_products(void)
 			test_product(type, mq(270001), 256, 1, P_Q8TXS, false, false);
 			test_product(type, mq(1101), 1280, 3, P_Q8TSC, false, false);
 			test_product(type, mq(4098), 3584, 1, P_Q8TSC, true, false);
+			/* steps asked for only once an earlier one has landed */
+			test_product(type, mq(4099), 3584, 1, P_Q8TLAG, false, false);
+			test_product(type, mq(4100), 3584, 8, P_Q8TLAG, true, false);
+			test_product(type, mq(513), 18944, 7, P_Q8TLAG, false, true);
+			test_product(type, mq(20000), 3584, 2, P_Q8TLAG, false, false);
+			test_product(type, mq(270001), 256, 1, P_Q8TLAG, false, false);
+			test_product(type, mq(3), 768, 8, P_Q8TLAG, false, false);
 		}
 		/* the dispatcher, on a shape each kernel takes */
 		test_product(type, 300, 1024, 1, P_SMALL, false, false);
 		test_product(type, 300, Kodd, 2, P_SMALL, false, false);
 		test_product(type, 65537, 512, 2, P_SMALL, false, false);	/* q8tma where it takes the type */
 		test_product(type, 16384, 2048, 3, P_SMALL, false, false);	/* Q6_K: q8tma from 2^25 weights */
+		test_product(type, 2056, 16384, 5, P_SMALL, false, true);	/* few rows, long K: q8tma at 2-8 */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
@@ -960,11 +972,11 @@ test_chain(void)
 		{
 			case 0:
 				rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D,
-												0, 0, 0);
+												0, 0, 0, 0);
 				break;
 			case 1:
 				rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D,
-												0, 0, 1);
+												0, 0, 1, 0);
 				break;
 			case 2:
 				rc = ds_cuda_matvec_dp4a(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D);
@@ -1028,15 +1040,18 @@ test_errors(void)
 	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED && strstr(ds_cuda_last_error(), "M % 8") != NULL,
 			 "q8tma on Q6_K with M %% 8 != 0 -> %s (%s)", ds_cuda_status_name(rc), ds_cuda_last_error());
 	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q6_K, 104, 256, d, DS_CUDA_F32, 256, 1, d,
-									DS_CUDA_F32, 104, 0, 4, 0);
+									DS_CUDA_F32, 104, 0, 4, 0, 0);
 	tl.check(rc == DS_CUDA_ERR_UNSUPPORTED, "q8tma on Q6_K with 4 tiles per step -> %s",
 			 ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
-									DS_CUDA_F32, 100, 0, 3, 0);
+									DS_CUDA_F32, 100, 0, 3, 0, 0);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with 3 tiles per step -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
-									DS_CUDA_F32, 100, 0, 0, 2);
+									DS_CUDA_F32, 100, 0, 0, 2, 0);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with xs = 2 -> %s", ds_cuda_status_name(rc));
+	rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, d, DS_TYPE_Q4_K, 100, 256, d, DS_CUDA_F32, 256, 1, d,
+									DS_CUDA_F32, 100, 0, 0, 1, 4);
+	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with lag 4 -> %s", ds_cuda_status_name(rc));
 	rc = ds_cuda_matvec_q8tma(ctx, 0, d, DS_TYPE_Q4_K, 100, 768, d, DS_CUDA_F32, 768, 9, d,
 							  DS_CUDA_F32, 100);
 	tl.check(rc == DS_CUDA_ERR_ARG, "q8tma with n = 9 -> %s", ds_cuda_status_name(rc));
