@@ -26,14 +26,18 @@
  *    the KS partials in segment order: results do not depend on timing.
  *
  *  - F16/BF16 (tile_float): the same copies and units, 16 rows x 128
- *    elements per step, the weights straight from shared memory as bf16 A
- *    fragments (F16 as two exact bf16 parts), x as bf16 hi + lo B
- *    fragments, f32 accumulation in the mma's C: no scale work at all.
+ *    elements per step, the weights straight from shared memory as A
+ *    fragments, f32 accumulation in the mma.  BF16: x as bf16 hi + lo B
+ *    fragments, no scale work at all.  F16: f16 products on the weights
+ *    as stored, x per tile scaled by a power of two and split into f16 hi
+ *    + lo (k_prep_f16), one fma per output value and tile for the scale.
  *
  * Weight types Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K, F16, BF16;
  * K % 256 == 0.  Quantized types: the product with the int8-quantized x (x
  * scales rounded to 22 significant bits), ds_ref_matmul_q8 to ~3e-7
- * relative; F16/BF16: ds_ref_matmul to ~3e-6.
+ * relative; BF16: ds_ref_matmul to ~3e-6; F16: x to 22 bits per element
+ * (bf16 x exactly but for elements under ~2^-31 of their tile's max),
+ * ~1e-6.
  */
 #include "common.cuh"
 #include "matvec.cuh"
@@ -108,11 +112,12 @@ struct QArgs
 
 /*
  * F16/BF16: one tile of 128 elements of 16 rows (rows g and g + 8 of this
- * lane) on the bf16 tensor cores, accumulating in the mma's f32 C.  Lane t
- * takes elements 4t..4t+3 of each k16 group (one 8-byte load per row): a0,
- * a1 = elements 4t, 4t+1 of rows g, g + 8, a2, a3 = 4t+2, 4t+3; x's B
- * fragments follow the same order (k_prep_mma).  BF16: w (x_hi + x_lo);
- * F16: w split into two exact bf16 parts, four products.
+ * lane) on the tensor cores, accumulating in f32.  Lane t takes elements
+ * 4t..4t+3 of each k16 group (one 8-byte load per row): a0, a1 = elements
+ * 4t, 4t+1 of rows g, g + 8, a2, a3 = 4t+2, 4t+3; x's B fragments follow
+ * the same order (k_prep_mma, k_prep_f16).  BF16: w (x_hi + x_lo) in bf16,
+ * into acc.  F16: the weights as stored times the tile's scaled f16 x_hi
+ * + x_lo (k_prep_f16) into a tile sum, then acc += sum 2^-s per vector.
  */
 template <int T>
 __device__ __forceinline__ void
@@ -124,6 +129,7 @@ tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc
 	const uint8_t *r0 = stage + g * C::PITCH + 8 * t;
 	const uint4 *xp = a.xb + (size_t) tile * 8 * 32 + lane;
 	const uint4 zero4 = make_uint4(0, 0, 0, 0);
+	float		ts[4] = {0.0f, 0.0f, 0.0f, 0.0f};	/* F16: the tile's scaled sums */
 
 #pragma unroll
 	for (int kk = 0; kk < 8; kk++)
@@ -140,21 +146,20 @@ tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc
 		}
 		else
 		{
-			uint32_t	h[4],
-						l[4];
-
-			dsq8::f16x2_split(w0.x, h[0], l[0]);
-			dsq8::f16x2_split(w1.x, h[1], l[1]);
-			dsq8::f16x2_split(w0.y, h[2], l[2]);
-			dsq8::f16x2_split(w1.y, h[3], l[3]);
-			ds_mma_bf16(acc[0], h[0], h[1], h[2], h[3], xf.x, xf.y);
-			ds_mma_bf16(acc[0], l[0], l[1], l[2], l[3], xf.x, xf.y);
+			ds_mma_f16(ts, w0.x, w1.x, w0.y, w1.y, xf.x, xf.y);
 			if (a.xsplit)
-			{
-				ds_mma_bf16(acc[0], h[0], h[1], h[2], h[3], xf.z, xf.w);
-				ds_mma_bf16(acc[0], l[0], l[1], l[2], l[3], xf.z, xf.w);
-			}
+				ds_mma_f16(ts, w0.x, w1.x, w0.y, w1.y, xf.z, xf.w);
 		}
+	}
+	if constexpr (T == DS_TYPE_F16)
+	{
+		/* 2^-s of vectors 2t, 2t + 1 (1 for vectors >= nb, whose x is 0) */
+		const float2 sc = __ldg((const float2 *) a.xr + (size_t) tile * 4 + t);
+
+		acc[0][0] = fmaf(ts[0], sc.x, acc[0][0]);
+		acc[0][1] = fmaf(ts[1], sc.y, acc[0][1]);
+		acc[0][2] = fmaf(ts[2], sc.x, acc[0][2]);
+		acc[0][3] = fmaf(ts[3], sc.y, acc[0][3]);
 	}
 }
 
@@ -384,7 +389,9 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const int	nt = K / C::TK;
 	const int	njobs = (M + C::RJ - 1) / C::RJ;
 	const size_t xb_bytes = ds_ws_round((size_t) K * (C::FLOAT ? 32 : 8));
-	const size_t xr_bytes = C::FLOAT ? 0 : ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
+	/* records; F16: the tiles' x scales, [K / 128][8 vectors] */
+	const size_t xr_bytes = T == DS_TYPE_F16 ? ds_ws_round((size_t) (K / 128) * 8 * 4) :
+		C::FLOAT ? 0 : ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
 
 	const auto	kern = n == 1 ? k_q8mma<T, true, MTP> : k_q8mma<T, false, MTP>;
 
@@ -426,7 +433,10 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	uint8_t    *xb = ctx->ws;
 	uint32_t   *xr = (uint32_t *) (ctx->ws + xb_bytes);
 
-	DS_CUDA_CHECK(ds_launch_pdl(k_prep_mma<T>, K / 32, 256, 0, stream, x, x_bf16, ldx, n, xb, xr));
+	if constexpr (T == DS_TYPE_F16)
+		DS_CUDA_CHECK(ds_launch_pdl(k_prep_f16, K / 128, 256, 0, stream, x, x_bf16, ldx, n, xb, (float *) xr));
+	else
+		DS_CUDA_CHECK(ds_launch_pdl(k_prep_mma<T>, K / 32, 256, 0, stream, x, x_bf16, ldx, n, xb, xr));
 
 	a.w = (const uint8_t *) w;
 	a.rb = (uint32_t) ds_row_size(T, K);

@@ -675,6 +675,23 @@ mma_xf_index(int kk, int v, int e)
 	return ((size_t) kk * 32 + 4 * v + (e >> 2)) * 8 + (e & 3);
 }
 
+/*
+ * F16 weights on the f16 tensor cores (k_prep_f16): the power of two 2^s
+ * that brings a tile's max |x| m into [2^14, 2^15), so that x 2^s is exact
+ * and its f16 hi + lo neither overflow nor lose the large elements' bits;
+ * 0 for m = 0, NaN or infinite; s within [-126, 126].
+ */
+DS_HD int
+f16_x_shift(float m)
+{
+	int			e;
+
+	if (!(m > 0.0f) || !isfinite(m))
+		return 0;
+	(void) frexpf(m, &e);		/* 2^(e-1) <= m < 2^e */
+	return 15 - e < -126 ? -126 : 15 - e > 126 ? 126 : 15 - e;
+}
+
 /* an f16 pair (low half first) as its two exact bf16 parts, as bf16 pairs */
 DS_HD void
 f16x2_split(uint32_t w, uint32_t &hi, uint32_t &lo)

@@ -654,8 +654,10 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 	}
 	else
 	{
-		/* F16/BF16: bf16 fragments of x (hi, lo) and of the weights (F16 as
-		 * two exact parts), the m16n8k16 bf16 layout, f32 sums */
+		/* BF16: bf16 fragments of x (hi, lo), the m16n8k16 layout, f32
+		 * sums.  F16 (k_prep_f16): per 128-element tile and vector x times
+		 * 2^s (f16_x_shift of the tile's max |x|) as f16 hi + lo, the
+		 * weights as stored, each tile's sum times 2^-s */
 		const size_t rb = ds_row_size(T, K);
 		std::vector<uint8_t> w = random_weights(T, M, K, rng);
 		std::vector<float> x((size_t) n * K),
@@ -663,23 +665,47 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 					got((size_t) n * M);
 		std::vector<uint16_t> xf((size_t) K * 16, 0);
 		std::vector<int> xw(xf.size(), 0);
+		std::vector<float> xsc((size_t) (K / 128) * 8, 1.0f);	/* F16: 2^-s per tile, vector */
 		int			bad = 0;
 
 		for (auto &v : x)
-			v = rng.normal();
-		for (int kk = 0; kk < K / 16; kk++)
+			v = rng.normal() * (float) (1 << (rng.next() % 8)) / 16.0f;
+		for (int tl0 = 0; tl0 < K / 128; tl0++)
 			for (int v = 0; v < 8; v++)
-				for (int e = 0; e < 16; e++)
-				{
-					const float xv = v < n ? x[(size_t) v * K + 16 * kk + e] : 0.0f;
-					const uint16_t hb = ds_f32_to_bf16(xv);
-					const size_t i = dsq8::mma_xf_index(kk, v, e);
+			{
+				float		m = 0.0f;
 
-					xf[i] = hb;
-					xf[i + 4] = ds_f32_to_bf16(xv - bf16_to_f(hb));
+				for (int e = 0; e < 128 && v < n; e++)
+					m = std::max(m, std::fabs(x[(size_t) v * K + 128 * tl0 + e]));
+
+				const int	sh = dsq8::f16_x_shift(m);
+
+				xsc[(size_t) tl0 * 8 + v] = std::ldexp(1.0f, -sh);
+				for (int e = 0; e < 128; e++)
+				{
+					const int	kk = 8 * tl0 + e / 16;
+					const float xv = v < n ? x[(size_t) v * K + 128 * tl0 + e] : 0.0f;
+					const size_t i = dsq8::mma_xf_index(kk, v, e % 16);
+
+					if (T == DS_TYPE_BF16)
+					{
+						const uint16_t hb = ds_f32_to_bf16(xv);
+
+						xf[i] = hb;
+						xf[i + 4] = ds_f32_to_bf16(xv - bf16_to_f(hb));
+					}
+					else
+					{
+						const float u = std::ldexp(xv, sh);
+						const uint16_t hh = ds_f32_to_f16(u);
+
+						xf[i] = hh;
+						xf[i + 4] = ds_f32_to_f16(u - ds_f16_to_f32(hh));
+					}
 					xw[i]++;
 					xw[i + 4]++;
 				}
+			}
 		for (auto c : xw)
 			bad += c != 1;
 		ds_ref_matmul(T, w.data(), M, K, x.data(), K, n, ref.data(), M);
@@ -688,7 +714,8 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 				for (int rr = 0; rr < 16; rr++)
 				{
 					const int	row = r0 + rr;
-					double		acc = 0.0;
+					double		acc = 0.0,
+								ts = 0.0;	/* F16: the tile's scaled sum */
 
 					if (row >= M || col >= n)
 						continue;
@@ -699,30 +726,28 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 
 						for (int t = 0; t < 4; t++)
 						{
-							uint32_t	wa[2],
-										hi[2],
-										lo[2];
+							uint32_t	wa[2];
 							const uint16_t *xl = &xf[((size_t) kk * 32 + 4 * col + t) * 8];
 
 							memcpy(wa, rp + 8 * t, 8);
 							for (int h = 0; h < 2; h++)
-							{
-								if (T == DS_TYPE_BF16)
-								{
-									hi[h] = wa[h];
-									lo[h] = 0;
-								}
-								else
-									dsq8::f16x2_split(wa[h], hi[h], lo[h]);
 								for (int j = 0; j < 2; j++)
 								{
-									const float wv = bf16_to_f(j ? hi[h] >> 16 : hi[h] & 0xffff) +
-										bf16_to_f(j ? lo[h] >> 16 : lo[h] & 0xffff);
-									const float xv = bf16_to_f(xl[2 * h + j]) + bf16_to_f(xl[4 + 2 * h + j]);
+									const uint16_t wb = (uint16_t) (j ? wa[h] >> 16 : wa[h] & 0xffff);
 
-									acc += (double) wv * xv;
+									if (T == DS_TYPE_BF16)
+										acc += (double) bf16_to_f(wb) *
+											(bf16_to_f(xl[2 * h + j]) + bf16_to_f(xl[4 + 2 * h + j]));
+									else
+										ts += (double) ds_f16_to_f32(wb) *
+											((double) ds_f16_to_f32(xl[2 * h + j]) +
+											 ds_f16_to_f32(xl[4 + 2 * h + j]));
 								}
-							}
+						}
+						if (T == DS_TYPE_F16 && kk % 8 == 7)
+						{
+							acc += ts * xsc[(size_t) (kk / 8) * 8 + col];
+							ts = 0.0;
 						}
 					}
 					got[(size_t) col * M + row] = (float) acc;

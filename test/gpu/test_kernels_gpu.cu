@@ -390,7 +390,7 @@ test_products(void)
  */
 static void
 f16_case(ds_cuda_context *c, const char *what, int M, int K, int n, float scale, bool xbf16,
-		 bool ybf16, int ldx, int ldy)
+		 bool ybf16, int ldx, int ldy, bool q8mma = false, bool ramp = false)
 {
 	std::vector<uint8_t> w = random_weights(DS_TYPE_F16, M, K, *rng);
 	std::vector<float> xr,
@@ -405,7 +405,8 @@ f16_case(ds_cuda_context *c, const char *what, int M, int K, int n, float scale,
 		for (int k = 0; k < K; k++)
 		{
 			size_t		i = (size_t) b * ldx + k;
-			float		v = xr[i] * scale;
+			/* ramp: 2^-20 .. 2^20 from one 128-element tile to the next */
+			float		v = xr[i] * scale * (ramp ? std::ldexp(1.0f, (k / 128) % 9 * 5 - 20) : 1.0f);
 
 			if (xbf16)
 			{
@@ -428,9 +429,11 @@ f16_case(ds_cuda_context *c, const char *what, int M, int K, int n, float scale,
 	dw.put(w.data());
 	dx.put(xh.data());
 	dy.poison();
-	if (!ok_call(ds_cuda_gemm_cublas(c, 0, dw.p, DS_TYPE_F16, M, K, dx.p,
-									 xbf16 ? DS_CUDA_BF16 : DS_CUDA_F32, ldx, n, dy.p,
-									 ybf16 ? DS_CUDA_BF16 : DS_CUDA_F32, ldy), "cublas f16"))
+	if (!ok_call((q8mma ? ds_cuda_matvec_q8mma : ds_cuda_gemm_cublas)(c, 0, dw.p, DS_TYPE_F16, M, K, dx.p,
+																	  xbf16 ? DS_CUDA_BF16 : DS_CUDA_F32,
+																	  ldx, n, dy.p,
+																	  ybf16 ? DS_CUDA_BF16 : DS_CUDA_F32, ldy),
+				 q8mma ? "q8mma f16" : "cublas f16"))
 		return;
 	dy.get(yh.data());
 	for (int b = 0; b < n; b++)
@@ -443,11 +446,11 @@ f16_case(ds_cuda_context *c, const char *what, int M, int K, int n, float scale,
 		}
 
 	double		e = rel_err(g.data(), r.data(), g.size());
-	double		tol = scale == 0.0f ? 0.0 : ybf16 ? 6e-3 : 1e-3;
+	double		tol = scale == 0.0f ? 0.0 : ybf16 ? 6e-3 : q8mma ? 2e-5 : 1e-3;
 
 	/* with x = 0, rel_err is the norm of y itself: exactly 0, NaN fails */
-	tl.check(e <= tol, "cublas F16   M=%-5d K=%-5d n=%-3d x %s y %s %s: rel err %.2e (tol %.0e)",
-			 M, K, n, xbf16 ? "bf16" : "f32 ", ybf16 ? "bf16" : "f32 ", what, e, tol);
+	tl.check(e <= tol, "%s F16   M=%-5d K=%-5d n=%-3d x %s y %s %s: rel err %.2e (tol %.0e)",
+			 q8mma ? "q8mma " : "cublas", M, K, n, xbf16 ? "bf16" : "f32 ", ybf16 ? "bf16" : "f32 ", what, e, tol);
 }
 
 /*
@@ -544,6 +547,23 @@ test_cublas_f16(void)
 
 	/* the BF16 product after them: the handle is back in host pointer mode */
 	test_product(DS_TYPE_BF16, 129, 1024, 16, P_CUBLAS, false, false);
+}
+
+/* F16 in the tensor-core small-batch kernel: x scaled per 128-element tile
+ * (k_prep_f16) */
+static void
+test_q8mma_f16(void)
+{
+	if ((only && !strstr(("," + std::string(only) + ",").c_str(), ",q8mma,")) ||
+		(types_only && !strstr(("," + std::string(types_only) + ",").c_str(), ",F16,")))
+		return;
+	f16_case(ctx, "x * 1e6", 300, 1024, 8, 1e6f, false, false, 1024, 300, true);
+	f16_case(ctx, "x * 1e-7", 300, 1024, 5, 1e-7f, false, false, 1024, 300, true);
+	f16_case(ctx, "x * 1e-30", 129, 512, 2, 1e-30f, false, false, 512, 129, true);
+	f16_case(ctx, "x 2^-20 .. 2^20 by tile", 300, 2304, 3, 1.0f, false, false, 2304, 300, true, true);
+	f16_case(ctx, "x 2^-20 .. 2^20 by tile, bf16 x", 257, 2304, 8, 1.0f, true, false, 2310, 260, true, true);
+	f16_case(ctx, "x = 0 (y exactly 0)", 200, 512, 4, 0.0f, false, false, 520, 203, true);
+	f16_case(ctx, "x * 1e6, bf16 y, ldx = K + 1", 300, 1024, 7, 1e6f, false, true, 1025, 301, true);
 }
 
 /* the same product twice gives the same bits (split-K sums in fixed order) */
@@ -1160,6 +1180,7 @@ main(void)
 	{
 		test_products();
 		test_cublas_f16();
+		test_q8mma_f16();
 		test_graph(strstr(only, "q8tma") ? 3 : strstr(only, "q8mma") ? 2 : 1);
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
@@ -1169,6 +1190,7 @@ main(void)
 	test_chain();
 	test_products();
 	test_cublas_f16();
+	test_q8mma_f16();
 	test_determinism();
 	test_graph(0);
 	test_graph(1);
