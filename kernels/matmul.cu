@@ -89,13 +89,18 @@ use_fused(int wtype, int M, int n)
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
  *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
- *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 q8mma except
- *    on the smallest (M K < 2^22).
+ *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 and F16
+ *    q8mma except on the smallest (M K < 2^22).
  *  - 1 vector: dp4a (matvec_dp4a.cu) by default; q8mma on the output
  *    projections (M >= 65536: 15-43% faster for Q4_0, Q5_0, Q4_K, Q5_K,
- *    Q6_K; not Q8_0, Q4_1, F16, where dp4a won by 2-8%), on few rows with a
+ *    Q6_K; not Q8_0, Q4_1, where dp4a won by 2-8%), on few rows with a
  *    long K (M K >= 2^25, K >= 8192: 3584x18944) except Q4_1, Q5_0, Q6_K,
- *    and BF16 on all but the smallest.
+ *    and BF16 on all but the smallest.  F16 since its f16 products
+ *    (k_prep_f16, 2026-11-29): q8mma but on the smallest and on M > K
+ *    below 65536 rows (18944x3584: dp4a 38.7 us against 42.9; 8960x1536
+ *    11.3 against 11.6); q8mma 1-3% faster on the output projections,
+ *    14-15% on 1536x8960 and 3584x3584, at 2 vectors 15-36% everywhere but
+ *    1536x1536.
  */
 extern "C" int
 ds_cuda_matvec_path(int wtype, int M, int K, int n)
@@ -117,13 +122,14 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_Q8MMA;
 	if (n >= 3)
 		return !fl && M >= 4096 && M < 16384 && K <= 2048 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
-	if (wtype == DS_TYPE_BF16)
+	if (wtype == DS_TYPE_BF16 || (wtype == DS_TYPE_F16 && n == 2))
 		return mk < (1L << 22) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+	if (wtype == DS_TYPE_F16)
+		return mk < (1L << 22) || (M < 65536 && M > K) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (n == 2)
 		return mk <= (1L << 24) && K <= 4096 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (M >= 65536)
-		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_F16 ?
-			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (mk >= (1L << 25) && K >= 8192)
 		return wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q6_K ?
 			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
