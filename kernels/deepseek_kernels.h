@@ -47,7 +47,9 @@ extern "C"
 /* Same type as cudaStream_t, so callers need no CUDA headers. */
 typedef struct CUstream_st *ds_cuda_stream;
 
-#define DS_CUDA_ABI_VERSION 1
+/* raised whenever an exported signature changes (2: the lag argument of
+ * ds_cuda_matvec_q8tma_tuned) */
+#define DS_CUDA_ABI_VERSION 2
 
 typedef enum ds_cuda_status
 {
