@@ -1233,6 +1233,44 @@ test_wgmma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 			 ds_type_name(T), M, K, n, bad_perm ? "NOT a permutation" : "a permutation", bad_w, e);
 }
 
+/*
+ * The power of two F16's q8mma path scales each 128-element tile of x by
+ * (dsq8::f16_x_shift): the tile's max |x| lands in [2^14, 2^15) (so the
+ * f16 hi part neither overflows nor drops the large elements' bits) for
+ * every normal max from 2^-111 to f32's largest, the two powers 2^s and
+ * 2^-s stay finite and normal everywhere, and 0, NaN and infinity keep s = 0.
+ */
+static void
+test_f16_shift(Tally &tl)
+{
+	int			bad = 0,
+				cases = 0;
+
+	for (int e = -149; e <= 127; e++)
+		for (float f : {1.0f, 1.25f, 1.5f, 1.999f})
+		{
+			const float m = std::ldexp(f, e);
+
+			if (!(m > 0.0f) || !std::isfinite(m))
+				continue;
+
+			const int	s = dsq8::f16_x_shift(m);
+			const float up = std::ldexp(1.0f, s),
+						down = std::ldexp(1.0f, -s),
+						sm = m * up;
+
+			cases++;
+			if (!std::isnormal(up) || !std::isnormal(down) || !std::isfinite(sm) || sm >= 32768.0f ||
+				(m >= std::ldexp(1.0f, -111) && sm < 16384.0f))
+				bad++;
+		}
+	bad += dsq8::f16_x_shift(0.0f) != 0;
+	bad += dsq8::f16_x_shift(NAN) != 0;
+	bad += dsq8::f16_x_shift(INFINITY) != 0;
+	tl.check(bad == 0 && cases > 1000, "F16 x scaling: %d maxima from 2^-149 to 2^127, scaled max in [2^14, 2^15) "
+			 "where s is not clamped, 2^s and 2^-s normal; 0, NaN, inf keep s = 0: %d wrong", cases, bad);
+}
+
 int
 main(void)
 {
@@ -1258,6 +1296,7 @@ main(void)
 	test_refs(rng, tl);
 	test_split(tl);
 	test_residue_boxes(rng, tl);
+	test_f16_shift(tl);
 #define WGEMU(T) test_wgmma_emulated<T>(rng, tl, 19, 2 * Q<T>::TILE_K + (ds_type_info(T)->block_elems == 32 ? 96 : 0), 3);
 	DSQ_FOR_EACH_TYPE(WGEMU)
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
