@@ -37,6 +37,12 @@
  *    With XS the copy lane also copies each step's x fragments and
  *    records into the stage (after waiting for x), and the compute warps
  *    read x from shared memory.
+ *  - The copy lane keeps at most `lag` steps (2 by default) asked for and
+ *    not yet landed: it asks for step i once its stage is free and step
+ *    i - lag has landed.  With the whole ring on its way every block's
+ *    first step landed late (the memory system serves all requests
+ *    interleaved), and the compute warps then trailed the data by the
+ *    whole ring to the end.
  *
  * Q6_K's rows (210-byte blocks) are in general not a multiple of 16 bytes,
  * which a tensor map's row stride must be; 8 rows are (1680 bytes per
