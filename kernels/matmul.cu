@@ -82,8 +82,9 @@ use_fused(int wtype, int M, int n)
  *    Q5_0 21.7-21.9 against 24.2-24.6, Q4_0 18.6-18.9 against 19.5-20.0);
  *    Q8_0 within 1-4% the other way.  On 3584x18944 (few rows, a long K)
  *    the two were within 1-6% until q8tma limited the steps on their way
- *    to 2 per block, which made it 3-9% faster there at 8 vectors (Q4_K
- *    21.1 us against q8mma's 22.6, Q5_K 23.9 against 26.2).
+ *    to 2 per block, which made it 1-7% faster there at 2-8 vectors in
+ *    one run (Q4_K n = 8 21.3 us against q8mma's 22.6, Q5_K 24.1 against
+ *    25.9).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every shape: 1.3-4x faster than dp4a at 8.
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
