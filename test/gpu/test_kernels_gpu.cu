@@ -123,14 +123,18 @@ y_at(const std::vector<uint8_t> &yh, size_t i, bool ybf16)
 	return v;
 }
 
+/* whether a DS_TEST_ONLY / DS_TEST_TYPES list leaves name out (no list: all in) */
+static bool
+unlisted(const char *list, const char *name)
+{
+	return list && !strstr(("," + std::string(list) + ",").c_str(), ("," + std::string(name) + ",").c_str());
+}
+
 /* y = W x by one path against ds_ref_matmul */
 static void
 test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, int ldx_pad = 0)
 {
-	if (only && !strstr(("," + std::string(only) + ",").c_str(), ("," + std::string(path_name[path]) + ",").c_str()))
-		return;
-	if (types_only && !strstr(("," + std::string(types_only) + ",").c_str(),
-							  ("," + std::string(ds_type_name(type)) + ",").c_str()))
+	if (unlisted(only, path_name[path]) || unlisted(types_only, ds_type_name(type)))
 		return;
 
 	std::vector<uint8_t> w = random_weights(type, M, K, *rng);
@@ -519,8 +523,7 @@ test_cublas_f16(void)
 	ds_cuda_context *small;
 	int			rc;
 
-	if ((only && strcmp(only, "cublas") != 0) ||
-		(types_only && !strstr(("," + std::string(types_only) + ",").c_str(), ",F16,")))
+	if (unlisted(only, "cublas") || unlisted(types_only, "F16"))
 		return;
 	f16_case(ctx, "x * 1e6 (f16 overflow unscaled)", 300, 1024, 24, 1e6f, false, false, 1024, 300);
 	f16_case(ctx, "x * 1e6, bf16 x", 257, 768, 17, 1e6f, true, false, 776, 260);
@@ -554,8 +557,7 @@ test_cublas_f16(void)
 static void
 test_q8mma_f16(void)
 {
-	if ((only && !strstr(("," + std::string(only) + ",").c_str(), ",q8mma,")) ||
-		(types_only && !strstr(("," + std::string(types_only) + ",").c_str(), ",F16,")))
+	if (unlisted(only, "q8mma") || unlisted(types_only, "F16"))
 		return;
 	f16_case(ctx, "x * 1e6", 300, 1024, 8, 1e6f, false, false, 1024, 300, true);
 	f16_case(ctx, "x * 1e-7", 300, 1024, 5, 1e-7f, false, false, 1024, 300, true);
@@ -1181,7 +1183,7 @@ main(void)
 		test_products();
 		test_cublas_f16();
 		test_q8mma_f16();
-		test_graph(strstr(only, "q8tma") ? 3 : strstr(only, "q8mma") ? 2 : 1);
+		test_graph(!unlisted(only, "q8tma") ? 3 : !unlisted(only, "q8mma") ? 2 : 1);
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
 		return tl.failed ? 1 : 0;
