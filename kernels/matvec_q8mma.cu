@@ -111,6 +111,55 @@ struct QArgs
 };
 
 /*
+ * x for F16 weights (tile_float below): per 128 elements (one
+ * tile) and vector, x times an exact power of two 2^s that brings the
+ * tile's max |x| into [2^14, 2^15), split into f16 hi and lo (hi + lo =
+ * the scaled x to 22 bits; lo may be subnormal, an absolute error of at
+ * most 2^-25 of the scaled unit, that is ~2^-39 of the tile's max |x|),
+ * at the indices k_prep_mma gives the bf16 parts; xs[tile][vector] =
+ * 2^-s.  Zero, NaN or infinite maxima keep s = 0.  Block = tile, warp =
+ * vector (all 8; vectors >= nb are zero).
+ */
+__global__ void __launch_bounds__(256)
+k_prep_f16(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, float *xs)
+{
+	const int	lane = threadIdx.x & 31,
+				vec = threadIdx.x >> 5,
+				tile = blockIdx.x;
+	float		v[4],
+				m = 0.0f;
+
+	grid_dependents_launch();
+	grid_dependency_wait();
+#pragma unroll
+	for (int j = 0; j < 4; j++)
+	{
+		v[j] = vec < nb ? ds_load_act(x, (size_t) vec * ldx + 128 * tile + 32 * j + lane, x_bf16) : 0.0f;
+		m = fmaxf(m, fabsf(v[j]));
+	}
+#pragma unroll
+	for (int o = 16; o > 0; o >>= 1)
+		m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+
+	const int	s = dsq8::f16_x_shift(m);
+	const float sc = ldexpf(1.0f, s);
+
+#pragma unroll
+	for (int j = 0; j < 4; j++)
+	{
+		const float u = v[j] * sc;
+		const __half h = __float2half_rn(u);
+		const __half l = __float2half_rn(u - __half2float(h));
+		const size_t i = dsq8::mma_xf_index(8 * tile + 2 * j + (lane >> 4), vec, lane & 15);
+
+		((__half *) xb)[i] = h;
+		((__half *) xb)[i + 4] = l;
+	}
+	if (lane == 0)
+		xs[(size_t) tile * 8 + vec] = ldexpf(1.0f, -s);
+}
+
+/*
  * F16/BF16: one tile of 128 elements of 16 rows (rows g and g + 8 of this
  * lane) on the tensor cores, accumulating in f32.  Lane t takes elements
  * 4t..4t+3 of each k16 group (one 8-byte load per row): a0, a1 = elements
