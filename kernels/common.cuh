@@ -129,6 +129,26 @@ ds_set_smem(K kernel, int bytes, int *done_bytes)
  * Device helpers
  * ------------------------------------------------------------------------ */
 
+/*
+ * Programmatic dependent launch, device side.  grid_dependency_wait: wait
+ * until the grid this one depends on has completed and its memory is
+ * visible (every thread that reads what that grid wrote, or writes what it
+ * may still read, calls it first).  grid_dependents_launch: let the next
+ * grid on the stream launch now (it waits for this one where it needs
+ * to).  Both are no-ops for a grid not launched with ds_launch_pdl.
+ */
+__device__ __forceinline__ void
+grid_dependency_wait(void)
+{
+	asm volatile("griddepcontrol.wait;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void
+grid_dependents_launch(void)
+{
+	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
 /* 16-byte asynchronous copy global -> shared; bytes past src_bytes are zero. */
 __device__ __forceinline__ void
 ds_cp_async16(void *smem, const void *gmem, int src_bytes)

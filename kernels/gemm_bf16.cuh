@@ -29,6 +29,10 @@ k_xperm(const void *x, int ldx, int x_bf16, int n, int K, uint16_t *xp)
 	const int	ng = K / 32;
 	size_t		i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
 
+	/* as a programmatic dependent (gemm_wgmma.cu): x and xp are the kernel
+	 * before's until it has finished; the GEMM may launch at once */
+	grid_dependents_launch();
+	grid_dependency_wait();
 	if (i >= (size_t) n * ng * 4)
 		return;
 

@@ -107,8 +107,9 @@ struct WgArgs
 	int			nrb;			/* row tiles */
 	long		units;			/* column tiles x row tiles x nt */
 	int			whole;			/* whole row tiles per block */
+	int			hints;			/* L2 policies: W evict-first, x evict-last */
 	float	   *part;			/* [G][2 slots][2 warpgroups][BN / 2][128] */
-	unsigned   *counters;		/* [column tiles x row tiles][2] */
+	unsigned   *counters;		/* [blocks][2 warpgroups][arrived, stored] */
 	void	   *y;
 	int			ldy,
 				y_bf16;
@@ -324,6 +325,8 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 	}
 	__syncthreads();
+	/* the next kernel may launch (it waits for this one where it needs to) */
+	grid_dependents_launch();
 
 	if (wg == 0)
 	{
@@ -335,8 +338,12 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			if (lt != PW)
 				return;
 			asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tmx) : "memory");
+			/* x is the x kernel's (this kernel is its programmatic
+			 * dependent): W streams before it has finished, x after */
+			grid_dependency_wait();
 
 			int			sg = 0;
+			const uint64_t keep = l2_policy_evict_last();
 
 			for (long u = b0; u < b1; u++)
 			{
@@ -352,8 +359,11 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 					if (sg >= NS)
 						mbar_wait(sempty0 + 8 * slot, (uint32_t) ((sg / NS - 1) & 1));
 					mbar_arrive_expect_tx(full, C::STAGE);
-					tma_load_2d(smem_u32(stages + slot * C::STAGE), &tmx,
-								c * QT::TILE_K + 64 * q, col0, full);
+					if (a.hints)
+						tma_load_2d_hint(smem_u32(stages + slot * C::STAGE), &tmx, c * QT::TILE_K + 64 * q, col0,
+										 full, keep);
+					else
+						tma_load_2d(smem_u32(stages + slot * C::STAGE), &tmx, c * QT::TILE_K + 64 * q, col0, full);
 				}
 			}
 			return;
@@ -368,6 +378,9 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			if (lt != 64)
 				return;
 			asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tmw) : "memory");
+
+			const uint64_t once = l2_policy_evict_first();
+
 			for (long i = 0; b0 + i < b1; i++)
 			{
 				const long	u = b0 + i,
@@ -386,10 +399,21 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 
 #pragma unroll
 					for (int r = 0; r < 8; r++)
-						tma_load_2d(smem_u32(units + (i % R) * C::UNIT + r * 16 * C::WP), &tmw,
-									(int) (((r * a.row_bytes + (size_t) c * QT::TILE_B) & ~(size_t) 15) / 2),
-									(int) (jj % a.nrb) * (WG_ROWS / 8), full);
+					{
+						const uint32_t dst = smem_u32(units + (i % R) * C::UNIT + r * 16 * C::WP);
+						const int	bx = (int) (((r * a.row_bytes + (size_t) c * QT::TILE_B) & ~(size_t) 15) / 2),
+									by = (int) (jj % a.nrb) * (WG_ROWS / 8);
+
+						if (a.hints)
+							tma_load_2d_hint(dst, &tmw, bx, by, full, once);
+						else
+							tma_load_2d(dst, &tmw, bx, by, full);
+					}
 				}
+				else if (a.hints)
+					tma_load_2d_hint(smem_u32(units + (i % R) * C::UNIT), &tmw,
+									 (int) (u - jj * a.nt) * (QT::TILE_B / 8), (int) (jj % a.nrb) * WG_ROWS, full,
+									 once);
 				else
 					tma_load_2d(smem_u32(units + (i % R) * C::UNIT), &tmw,
 								(int) (u - jj * a.nt) * (QT::TILE_B / 8), (int) (jj % a.nrb) * WG_ROWS, full);
@@ -441,6 +465,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 	int			sg = 0,
 				pending = -1;
 	long		i = 0;
+	bool		waited = false;	/* for the kernel before (grid_dependency_wait) */
 
 #pragma unroll
 	for (int k = 0; k < NR; k++)
@@ -592,33 +617,84 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 		const int	row_b = row0 + rl,
 					col_b = (int) (jj / a.nrb) * BN + 2 * t;
 
+		/* the partial sums, counters and y were the kernels' before (long
+		 * finished by now: x came after them); the scale tables and the
+		 * first fragments did not wait for them */
+		if (!waited)
+			grid_dependency_wait();
+		waited = true;
+
 		if (c0 != 0 || c1 != a.nt)
 		{
-			/* a row tile shared with other blocks: partial sums, and the last
-			 * to arrive adds them in block order */
+			/* a row tile shared with other blocks: the last to arrive adds
+			 * the sharers' sums in block order, its own from its registers,
+			 * the others' from their slots.  Two counters per tile, at the
+			 * index of its first sharer cf (a block is the first sharer of
+			 * at most one shared tile: split.cuh): arrivals, and the slots
+			 * written.  A sharer that is not last writes its slot, then
+			 * counts it; the last waits for those counts (every sharer
+			 * counted has arrived, so it runs: no wait on a block that may
+			 * not be resident) and writes no slot of its own. */
 			const long	fs = jj * a.nt;
 			const int	cf = ds_split_owner(sp, fs),
 						cl = ds_split_owner(sp, fs + a.nt - 1);
+			unsigned   *arrived = a.counters + ((size_t) cf * 2 + cw) * 2,
+					   *stored = arrived + 1;
 			auto		pslot = [&] (int cb) {
 				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, jj)) * 2 + cw) * NR * 128 + lt;
 			};
-			float	   *pp = pslot(blockIdx.x);
 
-#pragma unroll
-			for (int k = 0; k < NR; k++)
-				__stcg(pp + 128 * k, acc[k]);
-			__threadfence();
 			named_sync(2 + cw, 128);
 			if (lt == 0)
-				s_last[cw] = atomicAdd(a.counters + (size_t) jj * 2 + cw, 1u) == (unsigned) (cl - cf);
+				s_last[cw] = atomicAdd(arrived, 1u) == (unsigned) (cl - cf);
 			named_sync(2 + cw, 128);
 			if (!s_last[cw])
-				continue;
-			__threadfence();
+			{
+				float	   *pp = pslot(blockIdx.x);
+
 #pragma unroll
-			for (int k = 0; k < NR; k++)
-				acc[k] = 0.0f;
-			for (int cb = cf; cb <= cl; cb++)
+				for (int k = 0; k < NR; k++)
+					__stcg(pp + 128 * k, acc[k]);
+				__threadfence();
+				named_sync(2 + cw, 128);
+				if (lt == 0)
+					atomicAdd(stored, 1u);
+				continue;
+			}
+			if (lt == 0)
+			{
+				while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
+					__nanosleep(64);
+				*arrived = 0;
+				*stored = 0;
+			}
+			named_sync(2 + cw, 128);
+			__threadfence();
+
+			/* ((0 + s_cf) + s_cf+1) + ...: in place where this block is the
+			 * first sharer (the usual last: its part of the tile is at the
+			 * end of its range); otherwise through its own slot too, so
+			 * that each round of loads covers all NR sums */
+			const int	me = (int) blockIdx.x;
+
+			if (me == cf)
+			{
+#pragma unroll
+				for (int k = 0; k < NR; k++)
+					acc[k] = 0.0f + acc[k];
+			}
+			else
+			{
+				float	   *pp = pslot(me);
+
+#pragma unroll
+				for (int k = 0; k < NR; k++)
+				{
+					__stcg(pp + 128 * k, acc[k]);
+					acc[k] = 0.0f;
+				}
+			}
+			for (int cb = me == cf ? cf + 1 : cf; cb <= cl; cb++)
 			{
 				const float *p = pslot(cb);
 
@@ -626,8 +702,6 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				for (int k = 0; k < NR; k++)
 					acc[k] += __ldcg(p + 128 * k);
 			}
-			if (lt == 0)
-				a.counters[(size_t) jj * 2 + cw] = 0;
 		}
 #pragma unroll
 		for (int k = 0; k < NR; k++)
@@ -692,7 +766,7 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 
 	DS_REQUIRE(xp_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
 			   "workspace too small for x and the partial sums");
-	DS_REQUIRE((long) ncb * a.nrb * 2 <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many row tiles");
+	DS_REQUIRE((long) G * 4 <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many blocks for the split counters");
 	a.whole = ds_split_whole_ok((long) ncb * a.nrb, G);
 	a.part = (float *) (ctx->ws + xp_bytes);
 	a.counters = ctx->counters;
@@ -710,9 +784,11 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 	else if (WT)
 		DS_REQUIRE(ds_weight_tensor_map(&tmw, a.w, a.row_bytes, (uint64_t) a.M, QT::TILE_B, WG_ROWS) == CUDA_SUCCESS,
 				   DS_CUDA_ERR_CUDA, "cuTensorMapEncodeTiled failed (or the driver has none)");
-	k_xperm<T, true><<<(unsigned) ((nthreads + 255) / 256), 256, 0, stream>>>(x, ldx, x_bf16, a.n, a.K,
-																		 (uint16_t *) ctx->ws);
-	DS_CUDA_CHECK_LAUNCH();
+	/* x in bf16, as the programmatic dependent of the kernel before (it
+	 * waits for that kernel); the GEMM is its dependent, so W streams while
+	 * x is written */
+	DS_CUDA_CHECK(ds_launch_pdl(k_xperm<T, true>, (int) ((nthreads + 255) / 256), 256, 0, stream, x, ldx, x_bf16,
+								a.n, a.K, (uint16_t *) ctx->ws));
 	DS_CUDA_CHECK(ds_set_smem(k_gemm_wgmma<T, BN, WT>, C::SMEM, &smem_set));
 	DS_CUDA_CHECK(ds_launch_pdl(k_gemm_wgmma<T, BN, WT>, G, WG_THREADS, C::SMEM, stream, tm, tmw, a));
 	return DS_CUDA_OK;
@@ -760,7 +836,7 @@ ds_gemm_wgmma_usable(const ds_cuda_context *ctx, int n, int K)
 int
 ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					 void *y, ds_cuda_dtype ytype, int ldy, int bn, int grid, int cp16)
+					 void *y, ds_cuda_dtype ytype, int ldy, int bn, int grid, int cp16, int hints)
 {
 	WgArgs		a;
 	const int	xb = xtype == DS_CUDA_BF16;
@@ -779,6 +855,7 @@ ds_gemm_wgmma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, i
 	a.y = y;
 	a.ldy = ldy;
 	a.y_bf16 = ytype == DS_CUDA_BF16;
+	a.hints = hints;
 	switch (wtype)
 	{
 #define WG_CASE(T) \

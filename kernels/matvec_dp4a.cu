@@ -97,18 +97,6 @@ struct DArgs
 				jpw;			/* consecutive jobs per warp */
 };
 
-__device__ __forceinline__ void
-grid_dependency_wait(void)
-{
-	asm volatile("griddepcontrol.wait;\n" ::: "memory");
-}
-
-__device__ __forceinline__ void
-grid_dependents_launch(void)
-{
-	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-}
-
 /*
  * x for the product: per 32-element block (a warp), int8 values and the
  * meta (d, and the two half sums as int16: |sum| <= 16 * 127) -- or, for

@@ -132,7 +132,7 @@ struct TArgs
 	int			lag;			/* > 0: step i is asked for once step i - lag has landed */
 	int			whole;			/* blocks take whole row blocks (no partial sums) */
 	float	   *part;			/* [gridDim.x][2][RG][NV][32] partial sums */
-	unsigned   *counters;		/* [row blocks][RG] */
+	unsigned   *counters;		/* [blocks][RG][arrived, stored] */
 	void	   *y;
 	int			ldy,
 				y_bf16;
@@ -350,32 +350,69 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		if (c0 != 0 || c1 != a.nch)
 		{
-			/* a row block shared with other blocks: partial sums, and the
-			 * last to arrive adds them in block order */
+			/* a row block shared with other blocks: the last to arrive adds
+			 * the sharers' sums in block order, its own from registers
+			 * (the protocol of gemm_wgmma.cu: counters of arrivals and of
+			 * slots written at the first sharer's index; a sharer that is
+			 * not last writes its slot, then counts it; the last waits for
+			 * those counts and writes no slot) */
 			const long	first = (long) j * a.nch;
 			const int	cf = ds_split_owner(sp, first),
 						cl = ds_split_owner(sp, first + a.nch - 1);
 			auto		pslot = [&] (int cb) {
 				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, j)) * RG + rg) * C::NV * 32 + lane;
 			};
-			float	   *pp = pslot(blockIdx.x);
+			unsigned   *arrived = a.counters + ((size_t) cf * RG + rg) * 2,
+					   *stored = arrived + 1;
+			const int	me = (int) blockIdx.x;
 			unsigned	last = 0;
+
+			__syncwarp();
+			if (lane == 0)
+				last = atomicAdd(arrived, 1u) == (unsigned) (cl - cf);
+			last = __shfl_sync(0xffffffffu, last, 0);
+			if (!last)
+			{
+				float	   *pp = pslot(me);
+
+#pragma unroll
+				for (int q = 0; q < C::NV; q++)
+					__stcg(pp + 32 * q, v[q]);
+				__threadfence();
+				__syncwarp();
+				if (lane == 0)
+					atomicAdd(stored, 1u);
+				continue;
+			}
+			if (lane == 0)
+			{
+				while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
+					__nanosleep(32);
+				*arrived = 0;
+				*stored = 0;
+			}
+			__syncwarp();
+			__threadfence();
+
+			/* ((0 + s_cf) + s_cf+1) + ...: the sharers before, its own,
+			 * the ones after */
+			float		pre[C::NV];
 
 #pragma unroll
 			for (int q = 0; q < C::NV; q++)
-				__stcg(pp + 32 * q, v[q]);
-			__threadfence();
-			__syncwarp();
-			if (lane == 0)
-				last = atomicAdd(a.counters + (size_t) j * RG + rg, 1u) == (unsigned) (cl - cf);
-			last = __shfl_sync(0xffffffffu, last, 0);
-			if (!last)
-				continue;
-			__threadfence();
+				pre[q] = 0.0f;
+			for (int cb = cf; cb < me; cb++)
+			{
+				const float *p = pslot(cb);
+
+#pragma unroll
+				for (int q = 0; q < C::NV; q++)
+					pre[q] += __ldcg(p + 32 * q);
+			}
 #pragma unroll
 			for (int q = 0; q < C::NV; q++)
-				v[q] = 0.0f;
-			for (int cb = cf; cb <= cl; cb++)
+				v[q] = pre[q] + v[q];
+			for (int cb = me + 1; cb <= cl; cb++)
 			{
 				const float *p = pslot(cb);
 
@@ -383,8 +420,6 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				for (int q = 0; q < C::NV; q++)
 					v[q] += __ldcg(p + 32 * q);
 			}
-			if (lane == 0)
-				a.counters[(size_t) j * RG + rg] = 0;
 		}
 #pragma unroll
 		for (int m = 0; m < MT; m++)
@@ -434,9 +469,10 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 		per_sm = min(p1, p2);
 	}
 	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the bulk-copy int8 kernel does not fit on a multiprocessor");
-	DS_REQUIRE(nrb * C::RG <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many rows for the split counters");
 
 	const int	G = (int) min(steps, grid > 0 ? (long) grid : (long) per_sm * ctx->sm_count);
+
+	DS_REQUIRE((long) G * C::RG * 2 <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many blocks for the split counters");
 	const size_t part_bytes = ds_ws_round((size_t) G * 2 * C::RG * C::NV * 32 * 4);
 
 	DS_REQUIRE(xb_bytes + xr_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,

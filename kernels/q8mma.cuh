@@ -30,18 +30,6 @@ static_for(F &&f)
 	}
 }
 
-__device__ __forceinline__ void
-grid_dependency_wait(void)
-{
-	asm volatile("griddepcontrol.wait;\n" ::: "memory");
-}
-
-__device__ __forceinline__ void
-grid_dependents_launch(void)
-{
-	asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-}
-
 /* 16-byte cp.async to a shared-memory address */
 __device__ __forceinline__ void
 cp16(uint32_t dst, const void *src)

@@ -1,6 +1,7 @@
 /*
- * split.cuh -- how the copy-engine kernel (matvec_q8tma.cu) deals its work
- * to blocks, host and device: the specification that the CPU tests check.
+ * split.cuh -- how the copy-engine kernel (matvec_q8tma.cu) and the wgmma
+ * GEMM (gemm_wgmma.cu) deal their work to blocks, host and device: the
+ * specification that the CPU tests check.
  *
  * The work is nrb row blocks x nch steps each, in order (step s = row
  * block s / nch, chunk s % nch).  Block c of G takes steps [begin(c),
@@ -12,7 +13,8 @@
  *    to its slot (block, 0 for its first row block, 1 for any later one:
  *    only its first and last row blocks can be partial), and the last to
  *    arrive adds the slots of blocks owner(first step) .. owner(last step)
- *    in that order.
+ *    in that order.  A block is the first sharer of at most one shared row
+ *    block (so the GEMM keeps that row block's counters at its index).
  */
 #ifndef DS_KERNELS_SPLIT_CUH
 #define DS_KERNELS_SPLIT_CUH

@@ -72,6 +72,35 @@ tma_load_2d(uint32_t dst, const CUtensorMap *tm, int x, int y, uint32_t bar)
 				 :: "r"(dst), "l"(tm), "r"(x), "r"(y), "r"(bar) : "memory");
 }
 
+/* the same with an L2 cache policy (l2_policy_*) */
+__device__ __forceinline__ void
+tma_load_2d_hint(uint32_t dst, const CUtensorMap *tm, int x, int y, uint32_t bar, uint64_t policy)
+{
+	asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint "
+				 "[%0], [%1, {%2, %3}], [%4], %5;\n"
+				 :: "r"(dst), "l"(tm), "r"(x), "r"(y), "r"(bar), "l"(policy) : "memory");
+}
+
+/* L2 policies: data read once (evicted first) and data read again
+ * (evicted last) */
+__device__ __forceinline__ uint64_t
+l2_policy_evict_first(void)
+{
+	uint64_t	p;
+
+	asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+	return p;
+}
+
+__device__ __forceinline__ uint64_t
+l2_policy_evict_last(void)
+{
+	uint64_t	p;
+
+	asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(p));
+	return p;
+}
+
 /* the driver's tensor-map encoder, looked up once through the runtime (no
  * link to libcuda); NULL when the driver has none */
 static inline PFN_cuTensorMapEncodeTiled_v12000

@@ -34,8 +34,9 @@
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
  * At n >= 16: "mma" passes, "fused", "wgmma" (gemm_wgmma.cu), "wgmcp" (the
- * same with W by 16-byte copies where the copy engine would take it) and
- * "cublas".
+ * same with W by 16-byte copies where the copy engine would take it),
+ * "wgm128" (the same with blocks of 128 vectors), "wgmnh" (the default
+ * without L2 cache hints) and "cublas".
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -543,7 +544,7 @@ main(int argc, char **argv)
 							   {"tma16x2048", 13}, {"q8ts1", 14},
 							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19},
 							   {"wgmcp", 20}, {"q8tl1", 21}, {"q8tl2", 22}, {"q8tl3", 23},
-							   {"q8tl0", 24}};
+							   {"q8tl0", 24}, {"wgm128", 25}, {"wgmnh", 26}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
 					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
@@ -563,7 +564,7 @@ main(int argc, char **argv)
 										type == DS_TYPE_Q6_K || type == DS_TYPE_F16 ||
 										type == DS_TYPE_BF16))
 						continue;
-					if ((p.kind == 1 || p.kind == 2 || p.kind == 19 || p.kind == 20) && n < 16)
+					if ((p.kind == 1 || p.kind == 2 || p.kind == 19 || p.kind == 20 || p.kind == 25 || p.kind == 26) && n < 16)
 						continue;
 					/* the bulk-copy kernel: default, 4 tiles per step, 16 rows per warp, 1 tile per step */
 					if (((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18 ||
@@ -625,9 +626,10 @@ main(int argc, char **argv)
 								p.kind == 15 ? tma_probe<128, 304>(s, wi, rb, sh.M, sms, (unsigned *) y) :
 								tma_probe<16, 2048>(s, wi, rb, sh.M, sms, (unsigned *) y);
 						}
-						if (p.kind == 19 || p.kind == 20)
+						if (p.kind == 19 || p.kind == 20 || p.kind == 25 || p.kind == 26)
 							return ds_gemm_wgmma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
-														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0, p.kind == 20);
+														sh.K, n, y, DS_CUDA_F32, sh.M, p.kind == 25 ? 128 : 0, 0,
+														p.kind == 20, p.kind != 26);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0);

@@ -926,7 +926,7 @@ test_refs(Rng &rng, Tally &tl)
 	}
 }
 
-/* ---- 4. the work split of matvec_q8tma.cu ---------------------------- */
+/* ---- 4. the work split of matvec_q8tma.cu and gemm_wgmma.cu ---------- */
 
 static void
 test_split(Tally &tl)
@@ -946,7 +946,8 @@ test_split(Tally &tl)
 				DsSplit		p = {nrb, nch, G, ds_split_whole_ok(nrb, G)};
 				std::vector<int> owner(steps, -1);
 				std::vector<std::vector<int>> sharers(nrb);
-				std::vector<int> slot_used((size_t) 2 * G, 0);
+				std::vector<int> slot_used((size_t) 2 * G, 0),
+							first_of(G, 0);
 				long		prev = 0;
 				bool		ok = ds_split_begin(p, 0) == 0 && ds_split_begin(p, G) == steps;
 
@@ -981,6 +982,9 @@ test_split(Tally &tl)
 					ok &= !p.whole && sh.front() == ds_split_owner(p, j * nch) &&
 						sh.back() == ds_split_owner(p, j * nch + nch - 1) &&
 						(long) sh.size() == sh.back() - sh.front() + 1;
+					/* the wgmma GEMM keeps a shared tile's counters at its
+					 * first sharer's index */
+					ok &= first_of[sh.front()]++ == 0;
 					for (int c : sh)
 					{
 						int		   &u = slot_used[2 * c + ds_split_slot(p, c, j)];

@@ -1026,6 +1026,71 @@ test_chain(void)
 			 "queued without a wait: worst step rel err %.2e (tol 2e-5)", steps, worst);
 }
 
+/*
+ * The same for the larger-batch products: 16 vectors, each step's x the
+ * last step's y, the wgmma GEMM (its x kernel and the GEMM launched as
+ * programmatic dependents, the GEMM letting the next kernel launch at its
+ * start) in turn with ds_cuda_matmul's own choice, queued without a wait.
+ */
+static void
+test_chain_gemm(void)
+{
+	if (only || types_only)
+		return;
+
+	const int	D = 1536,
+				n = 16,
+				steps = 6;
+	const int	wt = DS_TYPE_Q4_K;
+	std::vector<std::vector<uint8_t>> w;
+	std::vector<float> x((size_t) n * D);
+	const size_t wsz = ds_row_size(wt, D) * D;
+	Dev			dw((size_t) steps * wsz),
+				dy((size_t) (steps + 1) * n * D * 4);
+	int			bad_rc = 0,
+				wgmma = 0;
+
+	for (int i = 0; i < steps; i++)
+	{
+		w.push_back(random_weights(wt, D, D, *rng));
+		CK(cudaMemcpy((uint8_t *) dw.p + i * wsz, w[i].data(), wsz, cudaMemcpyHostToDevice));
+	}
+	for (auto &v : x)
+		v = rng->normal();
+	dy.poison();
+	CK(cudaMemcpy(dy.p, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+	for (int i = 0; i < steps; i++)
+	{
+		const void *wi = (const uint8_t *) dw.p + i * wsz;
+		const float *xi = dy.as<float>() + (size_t) i * n * D;
+		float	   *yi = dy.as<float>() + (size_t) (i + 1) * n * D;
+		int			rc = DS_CUDA_ERR_UNSUPPORTED;
+
+		if (i % 2 == 0)
+		{
+			rc = ds_cuda_gemm_wgmma(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, n, yi, DS_CUDA_F32, D);
+			wgmma += rc == DS_CUDA_OK;
+		}
+		if (rc == DS_CUDA_ERR_UNSUPPORTED)	/* not an H100/H200 */
+			rc = ds_cuda_matmul(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, n, yi, DS_CUDA_F32, D);
+		bad_rc += rc != DS_CUDA_OK;
+	}
+	CK(cudaDeviceSynchronize());
+
+	std::vector<float> all((size_t) (steps + 1) * n * D),
+				ref((size_t) n * D);
+	double		worst = 0.0;
+
+	dy.get(all.data());
+	for (int i = 0; i < steps; i++)
+	{
+		ds_ref_matmul(wt, w[i].data(), D, D, all.data() + (size_t) i * n * D, D, n, ref.data(), D);
+		worst = std::max(worst, rel_err(all.data() + (size_t) (i + 1) * n * D, ref.data(), ref.size()));
+	}
+	tl.check(bad_rc == 0 && worst <= 1.2e-2, "chain of %d products of %d vectors (%d by wgmma), each x the "
+			 "last y, queued without a wait: worst step rel err %.2e (tol 1.2e-2)", steps, n, wgmma, worst);
+}
+
 /* errors come back as codes with a message, and nothing is launched */
 static void
 test_errors(void)
@@ -1190,6 +1255,7 @@ main(void)
 	}
 	test_errors();
 	test_chain();
+	test_chain_gemm();
 	test_products();
 	test_cublas_f16();
 	test_q8mma_f16();
