@@ -96,7 +96,10 @@ use_fused(int wtype, int M, int n)
  *    projections (M >= 65536: 15-43% faster for Q4_0, Q5_0, Q4_K, Q5_K,
  *    Q6_K; not Q8_0, Q4_1, where dp4a won by 2-8%), on few rows with a
  *    long K (M K >= 2^25, K >= 8192: 3584x18944) except Q4_1, Q5_0, Q6_K,
- *    and BF16 on all but the smallest.  F16 since its f16 products
+ *    and BF16 on all but the smallest.  Q4_K and Q5_K on few rows with a
+ *    long K: q8tma since its split-K sums stopped writing the last
+ *    sharer's slot (2026-11-29, two runs: 3584x18944 Q4_K 46 against
+ *    q8mma's 42% of copy, Q5_K 49 against 46).  F16 since its f16 products
  *    (k_prep_f16, 2026-11-29): q8mma but on the smallest and on M > K
  *    below 65536 rows (18944x3584: dp4a 38.7 us against 42.9; 8960x1536
  *    11.3 against 11.6); q8mma 1-3% faster on the output projections,
@@ -132,7 +135,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (M >= 65536)
 		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (mk >= (1L << 25) && K >= 8192)
-		return wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q6_K ?
+		return wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K ? DS_CUDA_MATVEC_Q8TMA :
+			wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q6_K ?
 			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	return DS_CUDA_MATVEC_DP4A;
 }
