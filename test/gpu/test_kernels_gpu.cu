@@ -950,6 +950,28 @@ test_sampling(void)
 }
 
 /*
+ * The inputs of a run of products: steps random D x D weight matrices of
+ * type wt (w on the host, one after the other in dw), and dy poisoned but
+ * for its first xlen floats, random x.
+ */
+static void
+chain_inputs(int wt, int D, int steps, size_t xlen, std::vector<std::vector<uint8_t>> &w, Dev &dw, Dev &dy)
+{
+	const size_t wsz = ds_row_size(wt, D) * D;
+	std::vector<float> x(xlen);
+
+	for (int i = 0; i < steps; i++)
+	{
+		w.push_back(random_weights(wt, D, D, *rng));
+		CK(cudaMemcpy((uint8_t *) dw.p + i * wsz, w[i].data(), wsz, cudaMemcpyHostToDevice));
+	}
+	for (auto &v : x)
+		v = rng->normal();
+	dy.poison();
+	CK(cudaMemcpy(dy.p, x.data(), xlen * 4, cudaMemcpyHostToDevice));
+}
+
+/*
  * A run of products, each one's x the output of the one before, queued on
  * one stream without a wait: every x kernel and product is launched as the
  * programmatic dependent of the kernel before it, so this checks that no
@@ -967,21 +989,12 @@ test_chain(void)
 				steps = 8;
 	const int	wt = DS_TYPE_Q4_K;
 	std::vector<std::vector<uint8_t>> w;
-	std::vector<float> x(D);
-	Dev			dw((size_t) steps * ds_row_size(wt, D) * D),
-				dy((size_t) (steps + 1) * D * 4);
 	const size_t wsz = ds_row_size(wt, D) * D;
+	Dev			dw((size_t) steps * wsz),
+				dy((size_t) (steps + 1) * D * 4);
 	int			bad_rc = 0;
 
-	for (int i = 0; i < steps; i++)
-	{
-		w.push_back(random_weights(wt, D, D, *rng));
-		CK(cudaMemcpy((uint8_t *) dw.p + i * wsz, w[i].data(), wsz, cudaMemcpyHostToDevice));
-	}
-	for (auto &v : x)
-		v = rng->normal();
-	dy.poison();
-	CK(cudaMemcpy(dy.p, x.data(), D * 4, cudaMemcpyHostToDevice));
+	chain_inputs(wt, D, steps, D, w, dw, dy);
 	for (int i = 0; i < steps; i++)
 	{
 		const void *wi = (const uint8_t *) dw.p + i * wsz;
@@ -1044,22 +1057,13 @@ test_chain_gemm(void)
 				steps = 6;
 	const int	wt = DS_TYPE_Q4_K;
 	std::vector<std::vector<uint8_t>> w;
-	std::vector<float> x((size_t) n * D);
 	const size_t wsz = ds_row_size(wt, D) * D;
 	Dev			dw((size_t) steps * wsz),
 				dy((size_t) (steps + 1) * n * D * 4);
 	int			bad_rc = 0,
 				wgmma = 0;
 
-	for (int i = 0; i < steps; i++)
-	{
-		w.push_back(random_weights(wt, D, D, *rng));
-		CK(cudaMemcpy((uint8_t *) dw.p + i * wsz, w[i].data(), wsz, cudaMemcpyHostToDevice));
-	}
-	for (auto &v : x)
-		v = rng->normal();
-	dy.poison();
-	CK(cudaMemcpy(dy.p, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+	chain_inputs(wt, D, steps, (size_t) n * D, w, dw, dy);
 	for (int i = 0; i < steps; i++)
 	{
 		const void *wi = (const uint8_t *) dw.p + i * wsz;
