@@ -606,6 +606,40 @@ test_determinism(void)
 				 dp == 0 ? "mma (split over K)" : dp == 1 ? "dp4a" : dp == 2 ? "q8mma (split over K)" :
 				 "q8tma (one row block over 32 blocks)");
 	}
+
+	/* the wgmma GEMM with 8 row tiles over all blocks (each shared by ~16,
+	 * whichever comes last adds them): four runs, one set of bits */
+	const int	Mg = 1000,
+				ng = 64;
+	std::vector<uint8_t> wg = random_weights(DS_TYPE_Q4_K, Mg, K, *rng);
+
+	make_x(ng, K, K, false, xr, xh);
+
+	Dev			dwg(wg.size()),
+				dxg(xh.size()),
+				dyg((size_t) ng * Mg * 4);
+	std::vector<float> first((size_t) ng * Mg),
+				again((size_t) ng * Mg);
+	int			differ = 0,
+				rc = DS_CUDA_OK;
+
+	dwg.put(wg.data());
+	dxg.put(xh.data());
+	for (int rep = 0; rep < 4 && rc == DS_CUDA_OK; rep++)
+	{
+		dyg.poison();
+		rc = ds_cuda_gemm_wgmma(ctx, 0, dwg.p, DS_TYPE_Q4_K, Mg, K, dxg.p, DS_CUDA_F32, K, ng, dyg.p,
+								DS_CUDA_F32, Mg);
+		if (rc != DS_CUDA_OK)
+			break;
+		dyg.get(rep ? again.data() : first.data());
+		differ += rep > 0 && memcmp(first.data(), again.data(), first.size() * 4) != 0;
+	}
+	if (rc == DS_CUDA_ERR_UNSUPPORTED)
+		printf("SKIP  wgmma determinism: not an H100/H200\n");
+	else if (ok_call(rc, "wgmma"))
+		tl.check(differ == 0, "wgmma (row tiles shared by ~16 blocks): four runs bit-identical (%d differ)",
+				 differ);
 }
 
 /* dequantize to f32 (exact) and bf16 (rounded exact value) */
