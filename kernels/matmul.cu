@@ -32,7 +32,16 @@
 static bool
 use_wgmma(const ds_cuda_context *ctx, int wtype, int M, int K, int n)
 {
-	if (wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16 || (long) M * K < (1L << 25))
+	const long	mk = (long) M * K;
+	/* 3584x3584-like products up to 64 vectors, for the 4- and 5-bit
+	 * types (H200, two runs of 2026-11-29: Q4_0 19.5 / 20.3 us at 16 / 64
+	 * vectors against dequantize + cuBLAS's 21.0 / 21.1; Q6_K even, Q8_0
+	 * 3-7% behind; at 256 dequantize + cuBLAS leads by 15-20%) */
+	const bool	mid = mk >= (1L << 23) && M >= 2048 && K >= 2048 && n <= 64 &&
+		(wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q4_K ||
+		 wtype == DS_TYPE_Q5_K);
+
+	if (wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16 || (mk < (1L << 25) && !mid))
 		return false;
 	return ds_gemm_wgmma_usable(ctx, n, K);
 }

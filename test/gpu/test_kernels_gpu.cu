@@ -379,6 +379,7 @@ test_products(void)
 		test_product(type, 16500, 512, 16, P_MATMUL, true, false);
 		test_product(type, 300, 1024, 160, P_MATMUL, true, false);
 		test_product(type, 8192, 4096, 16, P_MATMUL, false, false);	/* wgmma (2^25 weights) */
+		test_product(type, 3584, 3584, 40, P_MATMUL, false, false);	/* wgmma for the 4/5-bit types */
 	}
 }
 
