@@ -9,6 +9,7 @@
 #   make gpu-test           every kernel against its CPU reference (GPU)
 #   make gpu-bench          the weight-shape benchmark (GPU); full table in
 #                           $(BENCH_OUT), summary on stdout
+#   make gpu-trace          the benchmark with q8tma's timeline hooks
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -33,7 +34,7 @@ KERNEL_OBJS = $(patsubst kernels/%.cu,$(KBUILD)/%.o,$(KERNEL_CU)) $(KBUILD)/quan
 KERNEL_REF_OBJS = $(patsubst kernels/ref/%.c,$(KBUILD)/ref/%.o,$(KERNEL_REF_SRCS))
 EXTRA_CLEAN += deepseek_cuda.so
 
-.PHONY: cuda kernels-test-cpu gpu-test gpu-bench install-cuda
+.PHONY: cuda kernels-test-cpu gpu-test gpu-bench gpu-trace install-cuda
 
 ifneq ($(NVCC),)
 $(info deepseek: nvcc found at $(NVCC); building deepseek_cuda.so)
@@ -68,6 +69,11 @@ $(KBUILD)/bench_kernels: test/gpu/bench_kernels.cu test/gpu/test_common.h $(KERN
 gpu-test: $(KBUILD)/test_kernels_gpu
 	$(KBUILD)/test_kernels_gpu
 
+# the benchmark with the bulk-copy kernel's timeline hooks (kernels/trace.cuh;
+# DS_BENCH_TRACE=file, test/gpu/trace_q8tma.py reads it)
+gpu-trace:
+	$(MAKE) NVCC="$(NVCC) -DDS_TRACE" CUDA_HOME=$(CUDA_HOME) KBUILD=build/ktrace build/ktrace/bench_kernels
+
 BENCH_OUT ?= $(KBUILD)/bench_full.txt
 gpu-bench: $(KBUILD)/bench_kernels
 	$(KBUILD)/bench_kernels $(BENCH_OUT)
@@ -75,7 +81,7 @@ gpu-bench: $(KBUILD)/bench_kernels
 else
 $(info deepseek: nvcc not found; skipping the CUDA library deepseek_cuda.so)
 
-cuda gpu-test gpu-bench:
+cuda gpu-test gpu-bench gpu-trace:
 	@echo "deepseek: $@ needs nvcc (CUDA toolkit)"; exit 1
 endif
 

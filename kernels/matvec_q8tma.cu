@@ -65,6 +65,7 @@
 #include "q8mma.cuh"
 #include "split.cuh"
 #include "tma.cuh"
+#include "trace.cuh"
 
 namespace
 {
@@ -166,6 +167,18 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	/* the next call's x preparation may start now (it waits for this
 	 * kernel before it touches the workspace) */
 	grid_dependents_launch();
+#ifdef DS_TRACE
+	/* the launch count in the mbarriers' spare bytes */
+	unsigned   *tr_seq = (unsigned *) (smem + BAR_BYTES - 4);
+	DsTrace		tr = {nullptr, 0};
+
+	if (threadIdx.x == 0)
+	{
+		*tr_seq = ds_trace_seq_next(0);
+		tr = ds_trace_at(*tr_seq, 0);
+		tr.ev(0);
+	}
+#endif
 	if (warp == TW && lane == 0)
 		asm volatile("prefetch.tensormap [%0];\n" :: "l"(&tm) : "memory");
 	if (threadIdx.x == 0)
@@ -178,6 +191,12 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 	}
 	__syncthreads();
+#ifdef DS_TRACE
+	if (threadIdx.x == 0)
+		tr.ev(1);
+	if ((warp == TW || warp == 0) && lane == 0)
+		tr = ds_trace_at(*tr_seq, warp == TW ? 1 : 2);
+#endif
 
 	if (warp == TW)
 	{
@@ -223,6 +242,9 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			}
 			else
 				tma_load_2d(dst, &tm, c * (SC * C::TB / 8), j * C::RB, bar);
+#ifdef DS_TRACE
+			tr.ev(2);
+#endif
 		};
 
 		if constexpr (!C::XS)
@@ -265,6 +287,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 	/* ---- the compute warps: warp = column * RG + row group */
 	grid_dependency_wait();
+#ifdef DS_TRACE
+	if (warp == 0 && lane == 0)
+		tr.ev(3);
+#endif
 
 	const int	rg = warp % RG,
 				col = warp / RG;
@@ -295,6 +321,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			const int	tile = c * SC + col;
 
 			mbar_wait(full0 + 8 * slot, (uint32_t) ((i / QS) & 1));
+#ifdef DS_TRACE
+			if (warp == 0 && lane == 0)
+				tr.ev(4);
+#endif
 			if (tile < a.nt)
 			{
 				/* Q6_K: the rows of box i start (i rb + c SC TB) & 15
@@ -318,6 +348,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			__syncwarp();
 			if (lane == 0)
 				mbar_arrive(empty0 + 8 * slot);
+#ifdef DS_TRACE
+			if (warp == 0 && lane == 0)
+				tr.ev(5);
+#endif
 		}
 		s += c1 - c0;
 
@@ -347,6 +381,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			if (col != 0)
 				continue;
 		}
+#ifdef DS_TRACE
+		if (warp == 0 && lane == 0)
+			tr.ev(6);
+#endif
 
 		if (c0 != 0 || c1 != a.nch)
 		{
@@ -382,8 +420,16 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				__syncwarp();
 				if (lane == 0)
 					atomicAdd(stored, 1u);
+#ifdef DS_TRACE
+				if (warp == 0 && lane == 0)
+					tr.ev(8);
+#endif
 				continue;
 			}
+#ifdef DS_TRACE
+			if (warp == 0 && lane == 0)
+				tr.ev(7);
+#endif
 			if (lane == 0)
 			{
 				while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
@@ -393,6 +439,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			}
 			__syncwarp();
 			__threadfence();
+#ifdef DS_TRACE
+			if (warp == 0 && lane == 0)
+				tr.ev(9);
+#endif
 
 			/* ((0 + s_cf) + s_cf+1) + ...: the sharers before, its own,
 			 * the ones after */
@@ -435,8 +485,25 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				if (row < a.M && vc < a.nb)
 					ds_store_act(a.y, (size_t) vc * a.ldy + row, v[4 * m + q], a.y_bf16);
 			}
+#ifdef DS_TRACE
+		if (warp == 0 && lane == 0)
+			tr.ev(10);
+#endif
 	}
+#ifdef DS_TRACE
+	if (warp == 0 && lane == 0)
+		tr.ev(11);
+#endif
 }
+
+#ifdef DS_TRACE
+/* the timeline of the calls since the last take (bench_kernels, DS_BENCH_TRACE) */
+extern "C" int
+ds_trace_q8tma_take(unsigned long long *out)
+{
+	return (int) ds_trace_take(out);
+}
+#endif
 
 template <int T, int MTP, int SCP, bool XSP>
 int

@@ -12,6 +12,7 @@
 
 #include "common.cuh"
 #include "q8dot.cuh"
+#include "trace.cuh"
 
 /* per translation unit: each .cu registers its own kernels */
 namespace
@@ -75,7 +76,20 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
 				kb = blockIdx.x;
 
 	grid_dependents_launch();
+#ifdef DS_TRACE
+	DsTrace		tr = {nullptr, 0};
+
+	if (threadIdx.x == 0)
+	{
+		tr = ds_trace_at(ds_trace_seq_next(1), 3);
+		tr.ev(20);
+	}
+#endif
 	grid_dependency_wait();
+#ifdef DS_TRACE
+	if (threadIdx.x == 0)
+		tr.ev(21);
+#endif
 
 	const float v = vec < nb ? ds_load_act(x, (size_t) vec * ldx + 32 * kb + lane, x_bf16) : 0.0f;
 
@@ -111,6 +125,10 @@ k_prep_mma(const void *x, int x_bf16, int ldx, int nb, uint8_t *xb, uint32_t *xr
 				dst[i] = r[i];
 		}
 	}
+#ifdef DS_TRACE
+	if (threadIdx.x == 0)
+		tr.ev(22);
+#endif
 }
 
 /*

@@ -51,6 +51,15 @@
 #include "gemm_wgmma.cuh"
 #include "matvec.cuh"
 #include "test_common.h"
+#include "trace.cuh"
+
+#ifdef DS_TRACE
+/* a build with -DDS_TRACE: DS_BENCH_TRACE=file writes the timeline of one
+ * graph replay of every q8tma cell (kernels/trace.cuh) */
+extern "C" int ds_trace_q8tma_take(unsigned long long *out);
+static FILE *trace_fp;
+static std::string trace_label;
+#endif
 
 static const size_t ROTATE_BYTES = (size_t) 320 << 20;	/* > 5 x L2 */
 
@@ -221,6 +230,26 @@ time_graph(cudaStream_t s, int R, F call)
 		CK(cudaEventElapsedTime(&ms, e0, e1));
 		t.push_back(ms * 1e-3 / R);
 	}
+#ifdef DS_TRACE
+	if (trace_fp && !trace_label.empty())
+	{
+		std::vector<unsigned long long> b((size_t) DS_TRACE_CALLS * DS_TRACE_BLOCKS * DS_TRACE_ROLES *
+										  DS_TRACE_EVENTS);
+
+		CK(cudaStreamSynchronize(s));
+		CK((cudaError_t) ds_trace_q8tma_take(NULL));
+		CK(cudaGraphLaunch(ge, s));
+		CK(cudaStreamSynchronize(s));
+		CK((cudaError_t) ds_trace_q8tma_take(b.data()));
+		for (size_t i = 0; i < b.size(); i++)
+			if (b[i])
+				fprintf(trace_fp, "%s %d %d %d %d %llu\n", trace_label.c_str(),
+						(int) (i / ((size_t) DS_TRACE_BLOCKS * DS_TRACE_ROLES * DS_TRACE_EVENTS)),
+						(int) (i / (DS_TRACE_ROLES * DS_TRACE_EVENTS) % DS_TRACE_BLOCKS),
+						(int) (i / DS_TRACE_EVENTS % DS_TRACE_ROLES), (int) (b[i] >> 56),
+						b[i] & ((1ULL << 56) - 1));
+	}
+#endif
 	cudaEventDestroy(e0);
 	cudaEventDestroy(e1);
 	cudaGraphExecDestroy(ge);
@@ -432,6 +461,10 @@ main(int argc, char **argv)
 	int			rc;
 
 	set_shapes();
+#ifdef DS_TRACE
+	if (getenv("DS_BENCH_TRACE"))
+		trace_fp = fopen(getenv("DS_BENCH_TRACE"), "w");
+#endif
 	rc = ds_cuda_context_create(0, (size_t) 3 << 30, &ctx);
 	if (rc != DS_CUDA_OK)
 	{
@@ -579,6 +612,10 @@ main(int argc, char **argv)
 					if (((p.kind >= 9 && p.kind <= 13) || p.kind == 15) && n != 1)
 						continue;
 
+#ifdef DS_TRACE
+					trace_label = p.kind == 6 ? std::string(ds_type_name(type)) + " " + std::to_string(sh.M) + "x" +
+						std::to_string(sh.K) + " " + std::to_string(n) : std::string();
+#endif
 					double		t = time_graph(s, R, [&] (int i) {
 						const uint8_t *wi = w + (size_t) (i % copies) * stride;
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""trace_q8tma.py -- the timeline of the bulk-copy kernel's calls.
+
+    make gpu-trace          (bench_kernels with -DDS_TRACE, in build/ktrace)
+    DS_BENCH_TRACE=tr.txt DS_BENCH_PATHS=q8tma DS_BENCH_TYPES=Q4_0 \\
+        DS_BENCH_SHAPES=4 DS_BENCH_BATCHES=1 build/ktrace/bench_kernels
+    python3 test/gpu/trace_q8tma.py tr.txt
+
+For each traced cell (one graph replay of its calls) and each event, the
+earliest, median and latest time over the blocks, in us from the first
+block start of the call, as the median over the middle calls.  Events
+(kernels/matvec_q8tma.cu, kernels/q8mma.cuh): the x kernel's start, end of
+its wait for the kernel before and end; the product's block start; its
+compute warp 0 after the wait for x, when its k-th step has landed and at the
+end; the blocks of the next call.
+"""
+import collections
+import statistics
+import sys
+
+NAMES = [("x kernel started", 3, 20, 0), ("x kernel waited", 3, 21, 0), ("x kernel ended", 3, 22, 0),
+         ("product block start", 0, 0, 0), ("copy lane 1st ask", 1, 2, 0), ("x ready (warp 0)", 2, 3, 0),
+         ("step 1 landed", 2, 4, 0), ("step 2 landed", 2, 4, 1), ("step 3 landed", 2, 4, 2),
+         ("step 4 landed", 2, 4, 3), ("warp 0 end", 2, 11, 0), ("next call's start", 0, 0, 0)]
+
+
+def main(path):
+    cells = collections.OrderedDict()
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            key = " ".join(w[:-5])
+            c, b, r, e, t = map(int, w[-5:])
+            cells.setdefault(key, collections.defaultdict(list))[(c, b, r)].append((e, t))
+    for key, ev in cells.items():
+        calls = sorted({k[0] for k in ev if k[2] == 0})
+        mid = calls[2:-2] if len(calls) > 6 else calls[:-1]
+        rows = collections.defaultdict(list)
+        for c in mid:
+            blocks = sorted({k[1] for k in ev if k[0] == c and k[2] == 0})
+            xblocks = sorted({k[1] for k in ev if k[0] == c and k[2] == 3})
+            base = min(ev[(c, b, 0)][0][1] for b in blocks)
+            for name, role, e, nth in NAMES:
+                cc = c + 1 if name.startswith("next") else c
+                vals = []
+                for b in (xblocks if role == 3 else blocks):
+                    ts = [t for (ee, t) in ev.get((cc, b, role), []) if ee == e]
+                    if len(ts) > nth:
+                        vals.append((ts[nth] - base) / 1e3)
+                if vals:
+                    vals.sort()
+                    rows[name].append((vals[0], vals[len(vals) // 2], vals[-1]))
+        print(f"{key}: {len(mid)} calls, us from the call's first block start (earliest / median / latest block)")
+        for name, *_ in NAMES:
+            if rows[name]:
+                lo, me, hi = (statistics.median(x[i] for x in rows[name]) for i in range(3))
+                print(f"  {name:22s} {lo:8.2f} {me:8.2f} {hi:8.2f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
