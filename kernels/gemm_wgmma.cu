@@ -48,6 +48,7 @@
 #include "split.cuh"
 #include "tile_copy.cuh"
 #include "tma.cuh"
+#include "trace.cuh"
 
 namespace
 {
@@ -293,6 +294,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 	constexpr int PW = 96;		/* producer threads that copy W (warps 0-2) */
 	extern __shared__ uint8_t smem_raw[];
 	__shared__ int s_last[2];
+#ifdef DS_TRACE
+	__shared__ unsigned s_trseq;
+	DsTrace		tr = {nullptr, 0};
+#endif
 	/* (an offset from smem_raw, so that the compiler keeps shared loads) */
 	uint8_t    *stages = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
 	uint8_t    *units = stages + NS * C::STAGE;	/* [R][raw W, scale table] */
@@ -310,6 +315,14 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 		return (min(QT::TILE_K, a.K - c * QT::TILE_K) / 32 + 1) / 2;
 	};
 
+#ifdef DS_TRACE
+	if (tid == 0)
+	{
+		s_trseq = ds_trace_seq_next(0);
+		tr = ds_trace_at(s_trseq, 0);
+		tr.ev(0);
+	}
+#endif
 	if (tid == 0)
 	{
 		for (int s = 0; s < NS; s++)
@@ -327,6 +340,15 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 	__syncthreads();
 	/* the next kernel may launch (it waits for this one where it needs to) */
 	grid_dependents_launch();
+#ifdef DS_TRACE
+	/* block start and end of set-up; the W lane's copies; the x lane after
+	 * its wait; consumer warpgroup 0: each unit's W landed, the end of
+	 * each range part, the split-K sums, the end */
+	if (tid == 0)
+		tr.ev(1);
+	if (tid == 64 || tid == 96 || tid == 128)
+		tr = ds_trace_at(s_trseq, tid == 64 ? 1 : tid == 96 ? 3 : 2);
+#endif
 
 	if (wg == 0)
 	{
@@ -341,6 +363,9 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			/* x is the x kernel's (this kernel is its programmatic
 			 * dependent): W streams before it has finished, x after */
 			grid_dependency_wait();
+#ifdef DS_TRACE
+			tr.ev(21);
+#endif
 
 			int			sg = 0;
 			const uint64_t keep = l2_policy_evict_last();
@@ -417,6 +442,9 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				else
 					tma_load_2d(smem_u32(units + (i % R) * C::UNIT), &tmw,
 								(int) (u - jj * a.nt) * (QT::TILE_B / 8), (int) (jj % a.nrb) * WG_ROWS, full);
+#ifdef DS_TRACE
+				tr.ev(2);
+#endif
 			}
 			return;
 		}
@@ -504,6 +532,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				p8 += ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
 			}
 			mbar_wait(rfull0 + 8 * (i % R), (uint32_t) ((i / R) & 1));
+#ifdef DS_TRACE
+			if (tid == 128)
+				tr.ev(4);
+#endif
 			if constexpr (QT::SG > 0)
 			{
 				/* the scale table of this warp's rows: lane t does half t % 2
@@ -606,6 +638,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			}
 		}
 		wg_wait<0>();
+#ifdef DS_TRACE
+		if (tid == 128)
+			tr.ev(6);
+#endif
 		wg_fence_acc(acc);
 		wg_fence_a(A0);
 		wg_fence_a(A1);
@@ -659,6 +695,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				named_sync(2 + cw, 128);
 				if (lt == 0)
 					atomicAdd(stored, 1u);
+#ifdef DS_TRACE
+				if (tid == 128)
+					tr.ev(8);
+#endif
 				continue;
 			}
 			if (lt == 0)
@@ -670,6 +710,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			}
 			named_sync(2 + cw, 128);
 			__threadfence();
+#ifdef DS_TRACE
+			if (tid == 128)
+				tr.ev(9);
+#endif
 
 			/* ((0 + s_cf) + s_cf+1) + ...: in place where this block is the
 			 * first sharer (the usual last: its part of the tile is at the
@@ -713,9 +757,26 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			if (row < a.M && col < a.n)
 				ds_store_act(a.y, (size_t) col * a.ldy + row, acc[k], a.y_bf16);
 		}
+#ifdef DS_TRACE
+		if (tid == 128)
+			tr.ev(10);
+#endif
 	}
+#ifdef DS_TRACE
+	if (tid == 128)
+		tr.ev(11);
+#endif
 #endif							/* __CUDA_ARCH_FEAT_SM90_ALL */
 }
+
+#ifdef DS_TRACE
+/* the timeline of the calls since the last take (bench_kernels, DS_BENCH_TRACE) */
+extern "C" int
+ds_trace_wgmma_take(unsigned long long *out)
+{
+	return (int) ds_trace_take(out);
+}
+#endif
 
 /* wgmma runs on compute capability 9.0 only (sm_90a code) */
 static bool

@@ -9,7 +9,8 @@
 #   make gpu-test           every kernel against its CPU reference (GPU)
 #   make gpu-bench          the weight-shape benchmark (GPU); full table in
 #                           $(BENCH_OUT), summary on stdout
-#   make gpu-trace          the benchmark with q8tma's timeline hooks
+#   make gpu-trace          the benchmark with the timeline hooks of q8tma
+#                           and the wgmma GEMM (kernels/trace.cuh)
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))

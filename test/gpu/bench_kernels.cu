@@ -55,10 +55,12 @@
 
 #ifdef DS_TRACE
 /* a build with -DDS_TRACE: DS_BENCH_TRACE=file writes the timeline of one
- * graph replay of every q8tma cell (kernels/trace.cuh) */
+ * graph replay of every q8tma and wgmma cell (kernels/trace.cuh) */
 extern "C" int ds_trace_q8tma_take(unsigned long long *out);
+extern "C" int ds_trace_wgmma_take(unsigned long long *out);
 static FILE *trace_fp;
 static std::string trace_label;
+static int	(*trace_take) (unsigned long long *out);
 #endif
 
 static const size_t ROTATE_BYTES = (size_t) 320 << 20;	/* > 5 x L2 */
@@ -237,10 +239,10 @@ time_graph(cudaStream_t s, int R, F call)
 										  DS_TRACE_EVENTS);
 
 		CK(cudaStreamSynchronize(s));
-		CK((cudaError_t) ds_trace_q8tma_take(NULL));
+		CK((cudaError_t) trace_take(NULL));
 		CK(cudaGraphLaunch(ge, s));
 		CK(cudaStreamSynchronize(s));
-		CK((cudaError_t) ds_trace_q8tma_take(b.data()));
+		CK((cudaError_t) trace_take(b.data()));
 		for (size_t i = 0; i < b.size(); i++)
 			if (b[i])
 				fprintf(trace_fp, "%s %d %d %d %d %llu\n", trace_label.c_str(),
@@ -613,8 +615,10 @@ main(int argc, char **argv)
 						continue;
 
 #ifdef DS_TRACE
-					trace_label = p.kind == 6 ? std::string(ds_type_name(type)) + " " + std::to_string(sh.M) + "x" +
-						std::to_string(sh.K) + " " + std::to_string(n) : std::string();
+					trace_label = p.kind == 6 || p.kind == 19 ?
+						std::string(ds_type_name(type)) + " " + std::to_string(sh.M) + "x" + std::to_string(sh.K) +
+						" " + std::to_string(n) + " " + p.name : std::string();
+					trace_take = p.kind == 6 ? ds_trace_q8tma_take : ds_trace_wgmma_take;
 #endif
 					double		t = time_graph(s, R, [&] (int i) {
 						const uint8_t *wi = w + (size_t) (i % copies) * stride;
