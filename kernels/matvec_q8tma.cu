@@ -23,9 +23,12 @@
  *    gridDim.x equal ranges, one per block, so every block streams the
  *    same number of bytes whatever the shape.  A row block
  *    that one block covers whole is stored straight to y; one shared by
- *    several blocks has each block's partial sums written to the workspace
- *    and the last to arrive (a counter per row block and row group) adds
- *    them in block order (split.cuh): results do not depend on timing.
+ *    several blocks has the sharers' partial sums added in block order
+ *    (split.cuh; a counter per row block and row group): where a row
+ *    block has at most ~2 sharers its first sharer adds them, once lane 1
+ *    of the copy warp of each later sharer has counted its slot (their
+ *    compute warps never wait for their writes); otherwise the last to
+ *    arrive does.  Results do not depend on timing.
  *  - x is quantized into the B fragments and records of k_prep_mma first;
  *    this kernel is its programmatic dependent, and its copy lane starts
  *    the weight copies before the compute warps wait for x.  k_prep_mma is
@@ -132,6 +135,7 @@ struct TArgs
 	int			nch;			/* steps per row block: tiles / SC, rounded up */
 	int			lag;			/* > 0: step i is asked for once step i - lag has landed */
 	int			whole;			/* blocks take whole row blocks (no partial sums) */
+	int			owner;			/* a shared row block's first sharer adds its sums (below) */
 	float	   *part;			/* [gridDim.x][2][RG][NV][32] partial sums */
 	unsigned   *counters;		/* [blocks][RG][arrived, stored] */
 	void	   *y;
@@ -149,7 +153,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				MT = C::MT,
 				SC = C::SC,
 				RG = C::RG;
-	static_assert(C::SMEM <= 227 * 1024 && QS >= 2 && 16 * QS <= BAR_BYTES, "shared memory");
+	static_assert(C::SMEM <= 227 * 1024 && QS >= 2 && 16 * QS + 8 <= BAR_BYTES - 4, "shared memory");
 	static_assert(C::STAGE % 128 == 0, "copy boxes");
 	extern __shared__ __align__(128) uint8_t smem[];
 	const int	lane = threadIdx.x & 31,
@@ -159,7 +163,8 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	const long	b0 = ds_split_begin(sp, blockIdx.x),
 				b1 = ds_split_begin(sp, blockIdx.x + 1);
 	const uint32_t full0 = smem_u32(smem),
-				empty0 = full0 + 8 * QS;
+				empty0 = full0 + 8 * QS,
+				slotbar = empty0 + 8 * QS;	/* the sums of a shared row block written */
 	uint8_t    *ring = smem + BAR_BYTES;
 	uint8_t    *xring = ring + QS * C::STAGE;	/* XS: [QS][XSTAGE] */
 	float	   *red = (float *) (xring + QS * C::XSTAGE);
@@ -188,6 +193,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			mbar_init(full0 + 8 * s, 1);
 			mbar_init(empty0 + 8 * s, TW);
 		}
+		mbar_init(slotbar, RG);
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 	}
 	__syncthreads();
@@ -204,6 +210,23 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		 * last use is over, one tensor copy of RB rows x PITCH bytes; rows
 		 * past M and bytes past a row's end are zero-filled by the copy
 		 * engine, not read */
+		if (a.owner && lane == 1 && b0 < b1 && b0 % a.nch != 0)
+		{
+			/* ---- lane 1, where the first sharer adds the sums: the
+			 * block's range starts inside a row block whose first sharer
+			 * is an earlier block.  Once the RG row groups' sums are in their
+			 * slots, count them, releasing the slots' writes (ordered by
+			 * the barrier): the compute warps go on at once instead of
+			 * waiting for their stores to be acknowledged behind the
+			 * weights streaming in (1.5-5 us at the start of a call) */
+			const long	j0 = b0 / a.nch;
+			const int	cf = ds_split_owner(sp, j0 * a.nch);
+
+			mbar_wait(slotbar, 0);
+			for (int rg = 0; rg < RG; rg++)
+				asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n"
+							 :: "l"(a.counters + ((size_t) cf * RG + rg) * 2 + 1) : "memory");
+		}
 		if (lane != 0)
 			return;
 
@@ -388,12 +411,22 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		if (c0 != 0 || c1 != a.nch)
 		{
-			/* a row block shared with other blocks: the last to arrive adds
-			 * the sharers' sums in block order, its own from registers
-			 * (the protocol of gemm_wgmma.cu: counters of arrivals and of
-			 * slots written at the first sharer's index; a sharer that is
-			 * not last writes its slot, then counts it; the last waits for
-			 * those counts and writes no slot) */
+			/* a row block shared with other blocks: its sums are added in
+			 * block order, the adding block's own from registers, by
+			 *  - owner (at most ~2 sharers a row block on average, the
+			 *    stream-K split of few, long ranges): its first sharer cf,
+			 *    once lane 1 of each later sharer has counted their slots
+			 *    (a block is the first sharer of at most one shared row
+			 *    block, at the end of its range, and a later sharer of at
+			 *    most one, at its start: split.cuh; every sharer waited
+			 *    for has started, so it runs), so that the later sharers'
+			 *    compute warps never wait for their writes;
+			 *  - otherwise the last to arrive (the protocol of
+			 *    gemm_wgmma.cu: counters of arrivals and of slots written
+			 *    at the first sharer's index; a sharer that is not last
+			 *    writes its slot, then counts it; the last waits for those
+			 *    counts and writes no slot): with many sharers ending
+			 *    together the first sharer would wait for all of them */
 			const long	first = (long) j * a.nch;
 			const int	cf = ds_split_owner(sp, first),
 						cl = ds_split_owner(sp, first + a.nch - 1);
@@ -403,65 +436,105 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			unsigned   *arrived = a.counters + ((size_t) cf * RG + rg) * 2,
 					   *stored = arrived + 1;
 			const int	me = (int) blockIdx.x;
-			unsigned	last = 0;
 
-			__syncwarp();
-			if (lane == 0)
-				last = atomicAdd(arrived, 1u) == (unsigned) (cl - cf);
-			last = __shfl_sync(0xffffffffu, last, 0);
-			if (!last)
+			if (a.owner)
 			{
-				float	   *pp = pslot(me);
+				if (me != cf)
+				{
+					float	   *pp = pslot(me);
 
 #pragma unroll
-				for (int q = 0; q < C::NV; q++)
-					__stcg(pp + 32 * q, v[q]);
-				__threadfence();
-				__syncwarp();
+					for (int q = 0; q < C::NV; q++)
+						__stcg(pp + 32 * q, v[q]);
+					__syncwarp();
+					if (lane == 0)
+						mbar_arrive(slotbar);
+#ifdef DS_TRACE
+					if (warp == 0 && lane == 0)
+						tr.ev(8);
+#endif
+					continue;
+				}
 				if (lane == 0)
-					atomicAdd(stored, 1u);
+				{
+					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
+						__nanosleep(32);
+					*stored = 0;
+				}
+				__syncwarp();
+				__threadfence();
 #ifdef DS_TRACE
 				if (warp == 0 && lane == 0)
-					tr.ev(8);
-#endif
-				continue;
-			}
-#ifdef DS_TRACE
-			if (warp == 0 && lane == 0)
-				tr.ev(7);
-#endif
-			if (lane == 0)
-			{
-				while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
-					__nanosleep(32);
-				*arrived = 0;
-				*stored = 0;
-			}
-			__syncwarp();
-			__threadfence();
-#ifdef DS_TRACE
-			if (warp == 0 && lane == 0)
-				tr.ev(9);
+					tr.ev(9);
 #endif
 
-			/* ((0 + s_cf) + s_cf+1) + ...: the sharers before, its own,
-			 * the ones after */
-			float		pre[C::NV];
+				/* ((0 + s_cf) + s_cf+1) + ...: its own, then the later ones */
+#pragma unroll
+				for (int q = 0; q < C::NV; q++)
+					v[q] = 0.0f + v[q];
+			}
+			else
+			{
+				unsigned	last = 0;
+
+				__syncwarp();
+				if (lane == 0)
+					last = atomicAdd(arrived, 1u) == (unsigned) (cl - cf);
+				last = __shfl_sync(0xffffffffu, last, 0);
+				if (!last)
+				{
+					float	   *pp = pslot(me);
 
 #pragma unroll
-			for (int q = 0; q < C::NV; q++)
-				pre[q] = 0.0f;
-			for (int cb = cf; cb < me; cb++)
-			{
-				const float *p = pslot(cb);
+					for (int q = 0; q < C::NV; q++)
+						__stcg(pp + 32 * q, v[q]);
+					__threadfence();
+					__syncwarp();
+					if (lane == 0)
+						atomicAdd(stored, 1u);
+#ifdef DS_TRACE
+					if (warp == 0 && lane == 0)
+						tr.ev(8);
+#endif
+					continue;
+				}
+#ifdef DS_TRACE
+				if (warp == 0 && lane == 0)
+					tr.ev(7);
+#endif
+				if (lane == 0)
+				{
+					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
+						__nanosleep(32);
+					*arrived = 0;
+					*stored = 0;
+				}
+				__syncwarp();
+				__threadfence();
+#ifdef DS_TRACE
+				if (warp == 0 && lane == 0)
+					tr.ev(9);
+#endif
+
+				/* ((0 + s_cf) + s_cf+1) + ...: the sharers before, its own,
+				 * the ones after */
+				float		pre[C::NV];
 
 #pragma unroll
 				for (int q = 0; q < C::NV; q++)
-					pre[q] += __ldcg(p + 32 * q);
-			}
+					pre[q] = 0.0f;
+				for (int cb = cf; cb < me; cb++)
+				{
+					const float *p = pslot(cb);
+
 #pragma unroll
-			for (int q = 0; q < C::NV; q++)
-				v[q] = pre[q] + v[q];
+					for (int q = 0; q < C::NV; q++)
+						pre[q] += __ldcg(p + 32 * q);
+				}
+#pragma unroll
+				for (int q = 0; q < C::NV; q++)
+					v[q] = pre[q] + v[q];
+			}
 			for (int cb = me + 1; cb <= cl; cb++)
 			{
 				const float *p = pslot(cb);
@@ -581,6 +654,12 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.nch = nch;
 	a.lag = lag < C::QS ? lag : 0;	/* lag >= QS: the ring is the limit */
 	a.whole = ds_split_whole_ok(nrb, G);
+	/* the first sharer adds the partial sums where a row block has at most
+	 * 2 sharers on average (H200, 2026-11-29, against the last to arrive:
+	 * 8960x1536 6-11% faster at 1 and 8 vectors, 18944x3584 2-4%; with
+	 * more sharers, 1536x8960, 3584x18944, 3584x3584 and 1536x1536, up to
+	 * 12% slower, as the first sharer then waits for all of them) */
+	a.owner = !a.whole && (long) nch * G <= 2 * steps;
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
 	a.part = (float *) (ctx->ws + xb_bytes + xr_bytes);
