@@ -903,10 +903,7 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 			   "workspace too small for x and the partial sums");
 	DS_REQUIRE((long) G * 4 <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many blocks for the split counters");
 	a.whole = ds_split_whole_ok((long) ncb * a.nrb, G);
-	/* the first sharer adds a shared tile's sums where a tile has at most 2
-	 * sharers on average (the bulk-copy int8 kernel's rule: there it was
-	 * 2-11% faster, with more sharers up to 12% slower) */
-	a.owner = !a.whole && (long) a.nt * G <= 2 * a.units;
+	a.owner = ds_split_first_adds((long) ncb * a.nrb, G, a.whole);	/* (split.cuh) */
 	a.part = (float *) (ctx->ws + xp_bytes);
 	a.counters = ctx->counters;
 

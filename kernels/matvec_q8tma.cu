@@ -654,12 +654,7 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.nch = nch;
 	a.lag = lag < C::QS ? lag : 0;	/* lag >= QS: the ring is the limit */
 	a.whole = ds_split_whole_ok(nrb, G);
-	/* the first sharer adds the partial sums where a row block has at most
-	 * 2 sharers on average (H200, 2026-11-29, against the last to arrive:
-	 * 8960x1536 6-11% faster at 1 and 8 vectors, 18944x3584 2-4%; with
-	 * more sharers, 1536x8960, 3584x18944, 3584x3584 and 1536x1536, up to
-	 * 12% slower, as the first sharer then waits for all of them) */
-	a.owner = !a.whole && (long) nch * G <= 2 * steps;
+	a.owner = ds_split_first_adds(nrb, G, a.whole);	/* (split.cuh) */
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
 	a.part = (float *) (ctx->ws + xb_bytes + xr_bytes);

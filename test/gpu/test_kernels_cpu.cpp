@@ -985,6 +985,15 @@ test_split(Tally &tl)
 					/* the wgmma GEMM keeps a shared tile's counters at its
 					 * first sharer's index */
 					ok &= first_of[sh.front()]++ == 0;
+					/* where the first sharer adds, a later sharer's range
+					 * starts inside the row block (its copy warp counts
+					 * the one slot of its first part) */
+					for (size_t k = 1; k < sh.size(); k++)
+					{
+						const long	b = ds_split_begin(p, sh[k]);
+
+						ok &= b / nch == j && b % nch != 0;
+					}
 					for (int c : sh)
 					{
 						int		   &u = slot_used[2 * c + ds_split_slot(p, c, j)];
@@ -995,12 +1004,24 @@ test_split(Tally &tl)
 				}
 				for (long s = 0; s < steps; s++)
 					ok &= owner[s] >= 0;
+				/* and a range that starts inside a row block is a later
+				 * sharer of it */
+				for (int c = 0; c < G && ok; c++)
+				{
+					const long	b0 = ds_split_begin(p, c);
+
+					if (b0 < ds_split_begin(p, c + 1) && b0 % nch != 0)
+						ok &= !p.whole && sharers[b0 / nch].front() < c;
+				}
 				bad += !ok;
 			}
 	tl.check(bad == 0, "q8tma work split: %d of %d (row blocks, steps, blocks) cases dealt wrongly", bad, cases);
 	tl.check(ds_split_whole_ok(1188, 132) && ds_split_whole_ok(2110, 132) && !ds_split_whole_ok(148, 132) &&
 			 !ds_split_whole_ok(100, 132),
 			 "q8tma work split: whole row blocks exactly where they balance within 3%%");
+	tl.check(ds_split_first_adds(148, 132, 0) && ds_split_first_adds(140, 132, 0) &&
+			 !ds_split_first_adds(56, 132, 0) && !ds_split_first_adds(24, 72, 0) && !ds_split_first_adds(1188, 132, 1),
+			 "q8tma work split: the first sharer adds where a row block has at most 2 sharers on average");
 }
 
 /*
