@@ -65,6 +65,10 @@ int			ds_cuda_fail(int status, const char *file, int line, const char *what,
  * at zero again.
  */
 #define DS_COUNTERS 65536			/* split-K arrival counters */
+#define DS_WSLOT_BYTES (8u << 20)	/* split-K word slots */
+#define DS_WSLOT_EMPTY 0xffffffffu	/* a word slot not written (a NaN that no
+									 * arithmetic makes: NaN results are
+									 * 0x7fffffff) */
 #define DS_CUBLAS_WS (32u << 20)	/* cuBLAS workspace (graph capture needs one) */
 
 struct ds_cuda_context
@@ -77,6 +81,7 @@ struct ds_cuda_context
 	uint8_t    *ws;				/* general workspace */
 	size_t		ws_bytes;
 	unsigned   *counters;		/* DS_COUNTERS zeroed counters */
+	float	   *wslots;			/* DS_WSLOT_BYTES of DS_WSLOT_EMPTY words */
 };
 
 /* Size of an allocation in the workspace, rounded to 256 bytes. */
@@ -237,6 +242,88 @@ ds_store_act(void *p, size_t i, float v, int is_bf16)
 		((uint16_t *) p)[i] = (uint16_t) ds_f32_to_bf16_bits(v);
 	else
 		((float *) p)[i] = v;
+}
+
+/*
+ * A thread's partial sums in a split-K slot, 4 at a time: v[4 i .. 4 i + 3]
+ * at p + 4 L i, where p is the slot + 4 lane and L the lanes sharing the
+ * slot (16-byte stores and loads, a warp's 512 bytes contiguous); cached in
+ * L2 only (another multiprocessor reads them).
+ */
+template <int N, int L>
+__device__ __forceinline__ void
+ds_slot_store(float *p, const float (&v)[N])
+{
+	static_assert(N % 4 == 0, "slot values: a multiple of 4");
+#pragma unroll
+	for (int i = 0; i < N / 4; i++)
+		__stcg((float4 *) (p + 4 * L * i), make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]));
+}
+
+/* v[k] += the slot's value k (k = 0 .. N - 1), as ds_slot_store wrote it */
+template <int N, int L>
+__device__ __forceinline__ void
+ds_slot_add(float (&v)[N], const float *p)
+{
+	static_assert(N % 4 == 0, "slot values: a multiple of 4");
+#pragma unroll
+	for (int i = 0; i < N / 4; i++)
+	{
+		const float4 s = __ldcg((const float4 *) (p + 4 * L * i));
+
+		v[4 * i] += s.x;
+		v[4 * i + 1] += s.y;
+		v[4 * i + 2] += s.z;
+		v[4 * i + 3] += s.w;
+	}
+}
+
+/*
+ * Word slots: split-K sums handed from one block to another without a
+ * counter or a fence.  Every word is DS_WSLOT_EMPTY between calls; the
+ * writer stores its values (relaxed, device scope: each 32-bit word is
+ * single-copy atomic), the reader waits until no word of a group of 4 is
+ * empty, adds them and empties them again.  A value is never
+ * DS_WSLOT_EMPTY (arithmetic NaNs are 0x7fffffff).  Layout as
+ * ds_slot_store.
+ */
+template <int N, int L>
+__device__ __forceinline__ void
+ds_wslot_put(float *p, const float (&v)[N])
+{
+	static_assert(N % 4 == 0, "slot values: a multiple of 4");
+#pragma unroll
+	for (int i = 0; i < N / 4; i++)
+		asm volatile("st.relaxed.gpu.global.v4.f32 [%0], {%1, %2, %3, %4};\n"
+					 :: "l"(p + 4 * L * i), "f"(v[4 * i]), "f"(v[4 * i + 1]), "f"(v[4 * i + 2]),
+					 "f"(v[4 * i + 3]) : "memory");
+}
+
+template <int N, int L>
+__device__ __forceinline__ void
+ds_wslot_take(float (&v)[N], float *p)
+{
+	static_assert(N % 4 == 0, "slot values: a multiple of 4");
+#pragma unroll
+	for (int i = 0; i < N / 4; i++)
+	{
+		uint32_t	w[4];
+
+		for (;;)
+		{
+			asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+						 : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3]) : "l"(p + 4 * L * i) : "memory");
+			if (w[0] != DS_WSLOT_EMPTY && w[1] != DS_WSLOT_EMPTY && w[2] != DS_WSLOT_EMPTY &&
+				w[3] != DS_WSLOT_EMPTY)
+				break;
+			__nanosleep(32);
+		}
+#pragma unroll
+		for (int k = 0; k < 4; k++)
+			v[4 * i + k] += __uint_as_float(w[k]);
+		asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
+					 :: "l"(p + 4 * L * i), "r"(DS_WSLOT_EMPTY) : "memory");
+	}
 }
 
 #endif							/* DS_KERNELS_COMMON_CUH */

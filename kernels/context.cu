@@ -82,6 +82,7 @@ ds_cuda_context_destroy(ds_cuda_context *ctx)
 	cudaFree(ctx->cublas_ws);
 	cudaFree(ctx->ws);
 	cudaFree(ctx->counters);
+	cudaFree(ctx->wslots);
 	delete ctx;
 }
 
@@ -101,6 +102,8 @@ context_init(ds_cuda_context *ctx, int device, size_t workspace_bytes)
 	DS_CUDA_CHECK(cudaMalloc(&ctx->ws, ctx->ws_bytes));
 	DS_CUDA_CHECK(cudaMalloc(&ctx->counters, DS_COUNTERS * sizeof(unsigned)));
 	DS_CUDA_CHECK(cudaMemset(ctx->counters, 0, DS_COUNTERS * sizeof(unsigned)));
+	DS_CUDA_CHECK(cudaMalloc(&ctx->wslots, DS_WSLOT_BYTES));
+	DS_CUDA_CHECK(cudaMemset(ctx->wslots, 0xff, DS_WSLOT_BYTES));	/* DS_WSLOT_EMPTY */
 	DS_CUDA_CHECK(cudaMalloc(&ctx->cublas_ws, DS_CUBLAS_WS));
 	DS_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
 	DS_CUBLAS_CHECK(cublasSetWorkspace(ctx->cublas, ctx->cublas_ws, DS_CUBLAS_WS));

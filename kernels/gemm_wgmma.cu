@@ -110,7 +110,7 @@ struct WgArgs
 	int			whole;			/* whole row tiles per block */
 	int			owner;			/* a shared tile's first sharer adds its sums (below) */
 	int			hints;			/* L2 policies: W evict-first, x evict-last */
-	float	   *part;			/* [G][2 slots][2 warpgroups][BN / 2][128] */
+	float	   *part;			/* [G][2 slots][2 warpgroups][BN / 8][128][4] */
 	unsigned   *counters;		/* [blocks][2 warpgroups][arrived, stored] */
 	void	   *y;
 	int			ldy,
@@ -706,7 +706,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			unsigned   *arrived = a.counters + ((size_t) cf * 2 + cw) * 2,
 					   *stored = arrived + 1;
 			auto		pslot = [&] (int cb) {
-				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, jj)) * 2 + cw) * NR * 128 + lt;
+				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, jj)) * 2 + cw) * NR * 128 + 4 * lt;
 			};
 
 			if (a.owner)
@@ -715,9 +715,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				{
 					float	   *pp = pslot(blockIdx.x);
 
-#pragma unroll
-					for (int k = 0; k < NR; k++)
-						__stcg(pp + 128 * k, acc[k]);
+					ds_slot_store<NR, 128>(pp, acc);
 					named_sync(2 + cw, 128);
 					if (lt == 0)
 						mbar_arrive(slotbar0 + 8 * cw);
@@ -746,9 +744,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				{
 					const float *p = pslot(cb);
 
-#pragma unroll
-					for (int k = 0; k < NR; k++)
-						acc[k] += __ldcg(p + 128 * k);
+					ds_slot_add<NR, 128>(acc, p);
 				}
 			}
 			else
@@ -761,9 +757,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				{
 					float	   *pp = pslot(blockIdx.x);
 
-#pragma unroll
-					for (int k = 0; k < NR; k++)
-						__stcg(pp + 128 * k, acc[k]);
+					ds_slot_store<NR, 128>(pp, acc);
 					__threadfence();
 					named_sync(2 + cw, 128);
 					if (lt == 0)
@@ -804,20 +798,16 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				{
 					float	   *pp = pslot(me);
 
+					ds_slot_store<NR, 128>(pp, acc);
 #pragma unroll
 					for (int k = 0; k < NR; k++)
-					{
-						__stcg(pp + 128 * k, acc[k]);
 						acc[k] = 0.0f;
-					}
 				}
 				for (int cb = me == cf ? cf + 1 : cf; cb <= cl; cb++)
 				{
 					const float *p = pslot(cb);
 
-#pragma unroll
-					for (int k = 0; k < NR; k++)
-						acc[k] += __ldcg(p + 128 * k);
+					ds_slot_add<NR, 128>(acc, p);
 				}
 			}
 		}

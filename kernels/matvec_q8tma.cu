@@ -24,11 +24,11 @@
  *    same number of bytes whatever the shape.  A row block
  *    that one block covers whole is stored straight to y; one shared by
  *    several blocks has the sharers' partial sums added in block order
- *    (split.cuh; a counter per row block and row group): where a row
- *    block has at most ~2 sharers its first sharer adds them, once lane 1
- *    of the copy warp of each later sharer has counted its slot (their
- *    compute warps never wait for their writes); otherwise the last to
- *    arrive does.  Results do not depend on timing.
+ *    (split.cuh): where a row block has at most ~2 sharers its first
+ *    sharer adds them, taking each word of the later sharers' slots as it
+ *    is written (the later sharers never wait for their writes);
+ *    otherwise the last to arrive does (a counter per row block and row
+ *    group).  Results do not depend on timing.
  *  - x is quantized into the B fragments and records of k_prep_mma first;
  *    this kernel is its programmatic dependent, and its copy lane starts
  *    the weight copies before the compute warps wait for x.  k_prep_mma is
@@ -137,6 +137,7 @@ struct TArgs
 	int			whole;			/* blocks take whole row blocks (no partial sums) */
 	int			owner;			/* a shared row block's first sharer adds its sums (below) */
 	float	   *part;			/* [gridDim.x][2][RG][NV][32] partial sums */
+	float	   *wslots;			/* [gridDim.x][2][RG][NV / 4][32][4] word slots (owner) */
 	unsigned   *counters;		/* [blocks][RG][arrived, stored] */
 	void	   *y;
 	int			ldy,
@@ -163,8 +164,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 	const long	b0 = ds_split_begin(sp, blockIdx.x),
 				b1 = ds_split_begin(sp, blockIdx.x + 1);
 	const uint32_t full0 = smem_u32(smem),
-				empty0 = full0 + 8 * QS,
-				slotbar = empty0 + 8 * QS;	/* the sums of a shared row block written */
+				empty0 = full0 + 8 * QS;
 	uint8_t    *ring = smem + BAR_BYTES;
 	uint8_t    *xring = ring + QS * C::STAGE;	/* XS: [QS][XSTAGE] */
 	float	   *red = (float *) (xring + QS * C::XSTAGE);
@@ -193,7 +193,6 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			mbar_init(full0 + 8 * s, 1);
 			mbar_init(empty0 + 8 * s, TW);
 		}
-		mbar_init(slotbar, RG);
 		asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 	}
 	__syncthreads();
@@ -210,23 +209,6 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		 * last use is over, one tensor copy of RB rows x PITCH bytes; rows
 		 * past M and bytes past a row's end are zero-filled by the copy
 		 * engine, not read */
-		if (a.owner && lane == 1 && b0 < b1 && b0 % a.nch != 0)
-		{
-			/* ---- lane 1, where the first sharer adds the sums: the
-			 * block's range starts inside a row block whose first sharer
-			 * is an earlier block.  Once the RG row groups' sums are in their
-			 * slots, count them, releasing the slots' writes (ordered by
-			 * the barrier): the compute warps go on at once instead of
-			 * waiting for their stores to be acknowledged behind the
-			 * weights streaming in (1.5-5 us at the start of a call) */
-			const long	j0 = b0 / a.nch;
-			const int	cf = ds_split_owner(sp, j0 * a.nch);
-
-			mbar_wait(slotbar, 0);
-			for (int rg = 0; rg < RG; rg++)
-				asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n"
-							 :: "l"(a.counters + ((size_t) cf * RG + rg) * 2 + 1) : "memory");
-		}
 		if (lane != 0)
 			return;
 
@@ -414,13 +396,18 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			/* a row block shared with other blocks: its sums are added in
 			 * block order, the adding block's own from registers, by
 			 *  - owner (at most ~2 sharers a row block on average, the
-			 *    stream-K split of few, long ranges): its first sharer cf,
-			 *    once lane 1 of each later sharer has counted their slots
-			 *    (a block is the first sharer of at most one shared row
-			 *    block, at the end of its range, and a later sharer of at
-			 *    most one, at its start: split.cuh; every sharer waited
-			 *    for has started, so it runs), so that the later sharers'
-			 *    compute warps never wait for their writes;
+			 *    stream-K split of few, long ranges): its first sharer cf.
+			 *    A later sharer stores its sums to its slot in the word
+			 *    slots (a.wslots, all DS_WSLOT_EMPTY between calls) and
+			 *    goes on; cf waits for each word of the later sharers'
+			 *    slots to be written, adds it and empties it (a block is
+			 *    the first sharer of at most one shared row block, at the
+			 *    end of its range, and a later sharer of at most one, at
+			 *    its start: split.cuh; every sharer waited for has
+			 *    started, so it runs).  No counter, no fence: each word
+			 *    is its own flag, so no sharer waits for its stores to be
+			 *    acknowledged (a release there took 1.5-5 us at the start
+			 *    of a call, behind the weights streaming in);
 			 *  - otherwise the last to arrive (the protocol of
 			 *    gemm_wgmma.cu: counters of arrivals and of slots written
 			 *    at the first sharer's index; a sharer that is not last
@@ -439,39 +426,32 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 			if (a.owner)
 			{
+				/* a later sharer's sums go to its word slot and it goes on:
+				 * no counter, no fence; the first sharer takes them word by
+				 * word as they arrive */
+				float	   *ws = a.wslots + ((size_t) (2 * me + ds_split_slot(sp, me, j)) * RG + rg) *
+					C::NV * 32 + 4 * lane;
+
 				if (me != cf)
 				{
-					float	   *pp = pslot(me);
-
-#pragma unroll
-					for (int q = 0; q < C::NV; q++)
-						__stcg(pp + 32 * q, v[q]);
-					__syncwarp();
-					if (lane == 0)
-						mbar_arrive(slotbar);
+					ds_wslot_put<C::NV, 32>(ws, v);
 #ifdef DS_TRACE
 					if (warp == 0 && lane == 0)
 						tr.ev(8);
 #endif
 					continue;
 				}
-				if (lane == 0)
-				{
-					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
-						__nanosleep(32);
-					*stored = 0;
-				}
-				__syncwarp();
-				__threadfence();
 #ifdef DS_TRACE
 				if (warp == 0 && lane == 0)
 					tr.ev(9);
 #endif
-
 				/* ((0 + s_cf) + s_cf+1) + ...: its own, then the later ones */
 #pragma unroll
 				for (int q = 0; q < C::NV; q++)
 					v[q] = 0.0f + v[q];
+				for (int cb = cf + 1; cb <= cl; cb++)
+					ds_wslot_take<C::NV, 32>(v, a.wslots + ((size_t) (2 * cb + ds_split_slot(sp, cb, j)) * RG + rg) *
+											 C::NV * 32 + 4 * lane);
 			}
 			else
 			{
@@ -534,14 +514,14 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 #pragma unroll
 				for (int q = 0; q < C::NV; q++)
 					v[q] = pre[q] + v[q];
-			}
-			for (int cb = me + 1; cb <= cl; cb++)
-			{
-				const float *p = pslot(cb);
+				for (int cb = me + 1; cb <= cl; cb++)
+				{
+					const float *p = pslot(cb);
 
 #pragma unroll
-				for (int q = 0; q < C::NV; q++)
-					v[q] += __ldcg(p + 32 * q);
+					for (int q = 0; q < C::NV; q++)
+						v[q] += __ldcg(p + 32 * q);
+				}
 			}
 		}
 #pragma unroll
@@ -655,6 +635,9 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.lag = lag < C::QS ? lag : 0;	/* lag >= QS: the ring is the limit */
 	a.whole = ds_split_whole_ok(nrb, G);
 	a.owner = ds_split_first_adds(nrb, G, a.whole);	/* (split.cuh) */
+	a.wslots = ctx->wslots;
+	DS_REQUIRE(!a.owner || part_bytes <= DS_WSLOT_BYTES, DS_CUDA_ERR_UNSUPPORTED,
+			   "too many blocks for the word slots");
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
 	a.part = (float *) (ctx->ws + xb_bytes + xr_bytes);

@@ -6,6 +6,7 @@ GEMM's) calls.
     DS_BENCH_TRACE=tr.txt DS_BENCH_PATHS=q8tma DS_BENCH_TYPES=Q4_0 \\
         DS_BENCH_SHAPES=4 DS_BENCH_BATCHES=1 build/ktrace/bench_kernels
     python3 test/gpu/trace_q8tma.py tr.txt
+    python3 test/gpu/trace_q8tma.py --blocks tr.txt   (per block, one call)
 
 For each traced cell (one graph replay of its calls) and each event, the
 earliest, median and latest time over the blocks, in us from the first
@@ -32,7 +33,24 @@ WG_NAMES = [("product block start", 0, 0, 0), ("W lane 1st ask", 1, 2, 0), ("x l
             ("warpgroup 0 end", 2, 11, 0), ("next call's start", 0, 0, 0)]
 
 
-def main(path):
+def per_block(key, ev, c):
+    """one call's blocks, sorted by their end: start, compute warp 0's
+    (consumer warpgroup 0's) events in time order as event:us"""
+    blocks = sorted({k[1] for k in ev if k[0] == c and k[2] == 0})
+    base = min(ev[(c, b, 0)][0][1] for b in blocks)
+    print(f"{key}: call {c}, per block (us from the call's first block start), by end")
+    out = []
+    for b in blocks:
+        st = (ev[(c, b, 0)][0][1] - base) / 1e3
+        es = sorted(ev.get((c, b, 2), []), key=lambda x: x[1])
+        end = max([(t - base) / 1e3 for e, t in es] or [st])
+        out.append((end, b, st, es))
+    for end, b, st, es in sorted(out):
+        evs = " ".join(f"{e}:{(t - base) / 1e3:.1f}" for e, t in es)
+        print(f"  {b:4d} start {st:5.1f}  {evs}")
+
+
+def main(path, by_block=False):
     cells = collections.OrderedDict()
     with open(path) as f:
         for line in f:
@@ -44,6 +62,9 @@ def main(path):
         names = WG_NAMES if key.endswith("wgmma") else NAMES
         calls = sorted({k[0] for k in ev if k[2] == 0})
         mid = calls[2:-2] if len(calls) > 6 else calls[:-1]
+        if by_block:
+            per_block(key, ev, mid[len(mid) // 2])
+            continue
         rows = collections.defaultdict(list)
         for c in mid:
             blocks = sorted({k[1] for k in ev if k[0] == c and k[2] == 0})
@@ -67,6 +88,9 @@ def main(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    bl = "--blocks" in args
+    args = [a for a in args if a != "--blocks"]
+    if len(args) != 1:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(args[0], bl)
