@@ -60,9 +60,9 @@ int			ds_cuda_fail(int status, const char *file, int line, const char *what,
 	} while (0)
 
 /*
- * The context.  The workspace is carved per call; the counter area at its
- * end is zeroed at creation and every kernel that uses counters leaves them
- * at zero again.
+ * The context.  The workspace is carved per call; the counters are zeroed
+ * at creation and every kernel that uses counters leaves them at zero
+ * again; likewise the word slots are DS_WSLOT_EMPTY (ds_wslot_put below).
  */
 #define DS_COUNTERS 65536			/* split-K arrival counters */
 #define DS_WSLOT_BYTES (8u << 20)	/* split-K word slots */

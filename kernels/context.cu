@@ -7,6 +7,8 @@
 
 #include <new>
 
+#include <vector>
+
 #include "common.cuh"
 
 static __thread char last_error[256];
@@ -135,6 +137,34 @@ extern "C" const char *
 ds_cuda_context_device_name(const ds_cuda_context *ctx)
 {
 	return ctx ? ctx->name : "";
+}
+
+extern "C" int
+ds_cuda_context_check(const ds_cuda_context *ctx)
+{
+	DS_REQUIRE(ctx != NULL, DS_CUDA_ERR_ARG, "no context");
+	DS_CUDA_CHECK(cudaSetDevice(ctx->device));
+	DS_CUDA_CHECK(cudaDeviceSynchronize());
+
+	std::vector<unsigned> c(DS_COUNTERS),
+				w(DS_WSLOT_BYTES / 4);
+	long		nc = 0,
+				nw = 0;
+
+	DS_CUDA_CHECK(cudaMemcpy(c.data(), ctx->counters, DS_COUNTERS * sizeof(unsigned), cudaMemcpyDeviceToHost));
+	DS_CUDA_CHECK(cudaMemcpy(w.data(), ctx->wslots, DS_WSLOT_BYTES, cudaMemcpyDeviceToHost));
+	for (unsigned v : c)
+		nc += v != 0;
+	for (unsigned v : w)
+		nw += v != DS_WSLOT_EMPTY;
+	if (nc || nw)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "%ld split-K counters not 0, %ld word slots not empty", nc, nw);
+		return ds_cuda_fail(DS_CUDA_ERR_CUDA, __FILE__, __LINE__, "context state:", msg);
+	}
+	return DS_CUDA_OK;
 }
 
 extern "C" int

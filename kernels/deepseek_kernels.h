@@ -94,6 +94,14 @@ DS_CUDA_API int			ds_cuda_context_create(int device, size_t workspace_bytes,
 								   ds_cuda_context **out);
 DS_CUDA_API void		ds_cuda_context_destroy(ds_cuda_context *ctx);
 
+/*
+ * Whether the context's split-K state is as every call leaves it (the
+ * arrival counters 0, the word slots empty); waits for the device.  A
+ * check for tests and after an error: DS_CUDA_ERR_CUDA, with a count of
+ * what is off in ds_cuda_last_error(), where a kernel stopped midway.
+ */
+DS_CUDA_API int			ds_cuda_context_check(const ds_cuda_context *ctx);
+
 /* Device name and multiprocessor count, for logs. */
 DS_CUDA_API const char *ds_cuda_context_device_name(const ds_cuda_context *ctx);
 DS_CUDA_API int			ds_cuda_context_sm_count(const ds_cuda_context *ctx);

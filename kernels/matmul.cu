@@ -108,8 +108,13 @@ use_fused(int wtype, int M, int n)
  *    and BF16 on all but the smallest.  Q4_K and Q5_K on few rows with a
  *    long K: q8tma since its split-K sums stopped writing the last
  *    sharer's slot (2026-11-29, two runs: 3584x18944 Q4_K 46 against
- *    q8mma's 42% of copy, Q5_K 49 against 46).  F16 since its f16 products
- *    (k_prep_f16, 2026-11-29): q8mma but on the smallest and on M > K
+ *    q8mma's 42% of copy, Q5_K 49 against 46).  Q4_0, Q4_K and Q5_K on
+ *    the other products of 2^25 weights or more (18944x3584): q8tma since
+ *    later sharers hand their split-K sums over in word slots (2026-11-29,
+ *    one run: 57, 55, 59% of copy against dp4a's 51, 50, 53; Q4_1, Q5_0
+ *    and Q8_0 stay with dp4a: 66, 59, 76 against 59, 58, 71).  F16
+ *    since its f16 products (k_prep_f16, 2026-11-29): q8mma but on the
+ *    smallest and on M > K
  *    below 65536 rows (18944x3584: dp4a 38.7 us against 42.9; 8960x1536
  *    11.3 against 11.6); q8mma 1-3% faster on the output projections,
  *    14-15% on 1536x8960 and 3584x3584, at 2 vectors 15-36% everywhere but
@@ -147,6 +152,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K ? DS_CUDA_MATVEC_Q8TMA :
 			wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q6_K ?
 			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+	if (mk >= (1L << 25) && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
+		return DS_CUDA_MATVEC_Q8TMA;
 	return DS_CUDA_MATVEC_DP4A;
 }
 

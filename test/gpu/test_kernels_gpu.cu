@@ -1192,6 +1192,17 @@ test_errors(void)
 }
 
 /* a decode-like sequence captured in a CUDA graph replays correctly */
+/* every product leaves the split-K counters at 0 and the word slots empty
+ * (the next call relies on it) */
+static void
+test_split_state(void)
+{
+	const int	rc = ds_cuda_context_check(ctx);
+
+	tl.check(rc == DS_CUDA_OK, "split-K state after the products (counters 0, word slots empty): %s %s",
+			 ds_cuda_status_name(rc), rc == DS_CUDA_OK ? "" : ds_cuda_last_error());
+}
+
 static void
 test_graph(int kind)			/* 0 mma, 1 dp4a, 2 q8mma, 3 q8tma */
 {
@@ -1289,6 +1300,7 @@ main(void)
 		test_cublas_f16();
 		test_q8mma_f16();
 		test_graph(!unlisted(only, "q8tma") ? 3 : !unlisted(only, "q8mma") ? 2 : 1);
+		test_split_state();
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
 		ds_cuda_context_destroy(ctx);
 		return tl.failed ? 1 : 0;
@@ -1304,6 +1316,7 @@ main(void)
 	test_graph(1);
 	test_graph(2);
 	test_graph(3);
+	test_split_state();
 	test_dequant();
 	test_embed();
 	test_rmsnorm();
