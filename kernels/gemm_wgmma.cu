@@ -694,8 +694,11 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			 * split.cuh), arrivals and slots written.  Where a tile has at
 			 * most 2 sharers on average (owner) cf adds them, once another
 			 * lane of each later sharer has counted its slot, so the later
-			 * sharers' warpgroups never wait for their writes; every sharer
-			 * waited for has started, so it runs.  Otherwise the last to
+			 * sharers' warpgroups never wait for their writes (a later
+			 * sharer counts its slot at the start of its range without
+			 * waiting for anything, and the grid fits on the GPU at once,
+			 * so it runs, or will as other kernels' blocks end).
+			 * Otherwise the last to
 			 * arrive adds them: a sharer that is not last writes its slot,
 			 * then counts it; the last waits for those counts (every
 			 * sharer counted has arrived, so it runs: no wait on a block
@@ -893,7 +896,9 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 			   "workspace too small for x and the partial sums");
 	DS_REQUIRE((long) G * 4 <= DS_COUNTERS, DS_CUDA_ERR_UNSUPPORTED, "too many blocks for the split counters");
 	a.whole = ds_split_whole_ok((long) ncb * a.nrb, G);
-	a.owner = ds_split_first_adds((long) ncb * a.nrb, G, a.whole);	/* (split.cuh) */
+	/* (split.cuh); only where every block can be resident at once (a
+	 * first sharer waits for later blocks) */
+	a.owner = ds_split_first_adds((long) ncb * a.nrb, G, a.whole) && G <= ctx->sm_count;
 	a.part = (float *) (ctx->ws + xp_bytes);
 	a.counters = ctx->counters;
 

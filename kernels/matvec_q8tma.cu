@@ -403,8 +403,12 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			 *    slots to be written, adds it and empties it (a block is
 			 *    the first sharer of at most one shared row block, at the
 			 *    end of its range, and a later sharer of at most one, at
-			 *    its start: split.cuh; every sharer waited for has
-			 *    started, so it runs).  No counter, no fence: each word
+			 *    its start: split.cuh; the later sharers write at the
+			 *    start of their ranges without waiting for anything, and
+			 *    the grid fits on the GPU at once, so each of them runs,
+			 *    or will as other kernels' blocks end; the next kernel
+			 *    launches only once all of this one's blocks have
+			 *    started).  No counter, no fence: each word
 			 *    is its own flag, so no sharer waits for its stores to be
 			 *    acknowledged (a release there took 1.5-5 us at the start
 			 *    of a call, behind the weights streaming in);
@@ -634,7 +638,9 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.nch = nch;
 	a.lag = lag < C::QS ? lag : 0;	/* lag >= QS: the ring is the limit */
 	a.whole = ds_split_whole_ok(nrb, G);
-	a.owner = ds_split_first_adds(nrb, G, a.whole);	/* (split.cuh) */
+	/* (split.cuh); only where every block can be resident at once (a
+	 * first sharer waits for later blocks) */
+	a.owner = ds_split_first_adds(nrb, G, a.whole) && G <= per_sm * ctx->sm_count;
 	a.wslots = ctx->wslots;
 	DS_REQUIRE(!a.owner || part_bytes <= DS_WSLOT_BYTES, DS_CUDA_ERR_UNSUPPORTED,
 			   "too many blocks for the word slots");
