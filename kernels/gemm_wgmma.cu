@@ -510,6 +510,13 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 	const int	rl = cw * 64 + w4 * 16 + g;	/* this thread's rows: rl, rl + 8 */
 
 	asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+	/* a timeline event of consumer warpgroup 0 (in a -DDS_TRACE build) */
+	auto		mark = [&] (int e) {
+#ifdef DS_TRACE
+		if (tid == 128)
+			tr.ev(e);
+#endif
+	};
 	float		acc[NR];
 	uint32_t	A0[16],
 				A1[16];			/* a stage's fragments, double-buffered */
@@ -555,10 +562,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 				p8 += ds_tile_offset(a.row_bytes, row0 + rl + 8, c, QT::TILE_B);
 			}
 			mbar_wait(rfull0 + 8 * (i % R), (uint32_t) ((i / R) & 1));
-#ifdef DS_TRACE
-			if (tid == 128)
-				tr.ev(4);
-#endif
+			mark(4);
 			if constexpr (QT::SG > 0)
 			{
 				/* the scale table of this warp's rows: lane t does half t % 2
@@ -661,10 +665,7 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			}
 		}
 		wg_wait<0>();
-#ifdef DS_TRACE
-		if (tid == 128)
-			tr.ev(6);
-#endif
+		mark(6);
 		wg_fence_acc(acc);
 		wg_fence_a(A0);
 		wg_fence_a(A1);
@@ -711,6 +712,21 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			auto		pslot = [&] (int cb) {
 				return a.part + ((size_t) (2 * cb + ds_split_slot(sp, cb, jj)) * 2 + cw) * NR * 128 + 4 * lt;
 			};
+			/* until the other sharers' slots are counted, then the counters
+			 * back to 0 */
+			auto		wait_slots = [&] (bool arrivals) {
+				if (lt == 0)
+				{
+					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
+						__nanosleep(64);
+					if (arrivals)
+						*arrived = 0;
+					*stored = 0;
+				}
+				named_sync(2 + cw, 128);
+				__threadfence();
+				mark(9);
+			};
 
 			if (a.owner)
 			{
@@ -722,24 +738,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 					named_sync(2 + cw, 128);
 					if (lt == 0)
 						mbar_arrive(slotbar0 + 8 * cw);
-#ifdef DS_TRACE
-					if (tid == 128)
-						tr.ev(8);
-#endif
+					mark(8);
 					continue;
 				}
-				if (lt == 0)
-				{
-					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
-						__nanosleep(64);
-					*stored = 0;
-				}
-				named_sync(2 + cw, 128);
-				__threadfence();
-#ifdef DS_TRACE
-				if (tid == 128)
-					tr.ev(9);
-#endif
+				wait_slots(false);
 #pragma unroll
 				for (int k = 0; k < NR; k++)
 					acc[k] = 0.0f + acc[k];
@@ -765,25 +767,10 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 					named_sync(2 + cw, 128);
 					if (lt == 0)
 						atomicAdd(stored, 1u);
-#ifdef DS_TRACE
-					if (tid == 128)
-						tr.ev(8);
-#endif
+					mark(8);
 					continue;
 				}
-				if (lt == 0)
-				{
-					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
-						__nanosleep(64);
-					*arrived = 0;
-					*stored = 0;
-				}
-				named_sync(2 + cw, 128);
-				__threadfence();
-#ifdef DS_TRACE
-				if (tid == 128)
-					tr.ev(9);
-#endif
+				wait_slots(true);
 
 				/* ((0 + s_cf) + s_cf+1) + ...: in place where this block is the
 				 * first sharer (the usual last: its part of the tile is at the
@@ -824,15 +811,9 @@ k_gemm_wgmma(const __grid_constant__ CUtensorMap tmx, const __grid_constant__ CU
 			if (row < a.M && col < a.n)
 				ds_store_act(a.y, (size_t) col * a.ldy + row, acc[k], a.y_bf16);
 		}
-#ifdef DS_TRACE
-		if (tid == 128)
-			tr.ev(10);
-#endif
+		mark(10);
 	}
-#ifdef DS_TRACE
-	if (tid == 128)
-		tr.ev(11);
-#endif
+	mark(11);
 #endif							/* __CUDA_ARCH_FEAT_SM90_ALL */
 }
 

@@ -290,12 +290,17 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		return;
 	}
 
+	/* a timeline event of compute warp 0 (in a -DDS_TRACE build) */
+	auto		mark = [&] (int e) {
+#ifdef DS_TRACE
+		if (warp == 0 && lane == 0)
+			tr.ev(e);
+#endif
+	};
+
 	/* ---- the compute warps: warp = column * RG + row group */
 	grid_dependency_wait();
-#ifdef DS_TRACE
-	if (warp == 0 && lane == 0)
-		tr.ev(3);
-#endif
+	mark(3);
 
 	const int	rg = warp % RG,
 				col = warp / RG;
@@ -326,10 +331,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			const int	tile = c * SC + col;
 
 			mbar_wait(full0 + 8 * slot, (uint32_t) ((i / QS) & 1));
-#ifdef DS_TRACE
-			if (warp == 0 && lane == 0)
-				tr.ev(4);
-#endif
+			mark(4);
 			if (tile < a.nt)
 			{
 				/* Q6_K: the rows of box i start (i rb + c SC TB) & 15
@@ -353,10 +355,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			__syncwarp();
 			if (lane == 0)
 				mbar_arrive(empty0 + 8 * slot);
-#ifdef DS_TRACE
-			if (warp == 0 && lane == 0)
-				tr.ev(5);
-#endif
+			mark(5);
 		}
 		s += c1 - c0;
 
@@ -386,10 +385,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			if (col != 0)
 				continue;
 		}
-#ifdef DS_TRACE
-		if (warp == 0 && lane == 0)
-			tr.ev(6);
-#endif
+		mark(6);
 
 		if (c0 != 0 || c1 != a.nch)
 		{
@@ -439,16 +435,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				if (me != cf)
 				{
 					ds_wslot_put<C::NV, 32>(ws, v);
-#ifdef DS_TRACE
-					if (warp == 0 && lane == 0)
-						tr.ev(8);
-#endif
+					mark(8);
 					continue;
 				}
-#ifdef DS_TRACE
-				if (warp == 0 && lane == 0)
-					tr.ev(9);
-#endif
+				mark(9);
 				/* ((0 + s_cf) + s_cf+1) + ...: its own, then the later ones */
 #pragma unroll
 				for (int q = 0; q < C::NV; q++)
@@ -476,16 +466,10 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 					__syncwarp();
 					if (lane == 0)
 						atomicAdd(stored, 1u);
-#ifdef DS_TRACE
-					if (warp == 0 && lane == 0)
-						tr.ev(8);
-#endif
+					mark(8);
 					continue;
 				}
-#ifdef DS_TRACE
-				if (warp == 0 && lane == 0)
-					tr.ev(7);
-#endif
+				mark(7);
 				if (lane == 0)
 				{
 					while (*(volatile unsigned *) stored != (unsigned) (cl - cf))
@@ -495,10 +479,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				}
 				__syncwarp();
 				__threadfence();
-#ifdef DS_TRACE
-				if (warp == 0 && lane == 0)
-					tr.ev(9);
-#endif
+				mark(9);
 
 				/* ((0 + s_cf) + s_cf+1) + ...: the sharers before, its own,
 				 * the ones after */
@@ -542,15 +523,9 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				if (row < a.M && vc < a.nb)
 					ds_store_act(a.y, (size_t) vc * a.ldy + row, v[4 * m + q], a.y_bf16);
 			}
-#ifdef DS_TRACE
-		if (warp == 0 && lane == 0)
-			tr.ev(10);
-#endif
+		mark(10);
 	}
-#ifdef DS_TRACE
-	if (warp == 0 && lane == 0)
-		tr.ev(11);
-#endif
+	mark(11);
 }
 
 #ifdef DS_TRACE
