@@ -35,7 +35,8 @@ WG_NAMES = [("product block start", 0, 0, 0), ("W lane 1st ask", 1, 2, 0), ("x l
 
 def per_block(key, ev, c):
     """one call's blocks, sorted by their end: start, compute warp 0's
-    (consumer warpgroup 0's) events in time order as event:us"""
+    (consumer warpgroup 0's) events in time order as event:us, then the
+    times the copy lane (W lane) asked for its steps (units)"""
     blocks = sorted({k[1] for k in ev if k[0] == c and k[2] == 0})
     base = min(ev[(c, b, 0)][0][1] for b in blocks)
     print(f"{key}: call {c}, per block (us from the call's first block start), by end")
@@ -47,7 +48,8 @@ def per_block(key, ev, c):
         out.append((end, b, st, es))
     for end, b, st, es in sorted(out):
         evs = " ".join(f"{e}:{(t - base) / 1e3:.1f}" for e, t in es)
-        print(f"  {b:4d} start {st:5.1f}  {evs}")
+        asks = " ".join(f"{(t - base) / 1e3:.1f}" for e, t in sorted(ev.get((c, b, 1), []), key=lambda x: x[1]))
+        print(f"  {b:4d} start {st:5.1f}  {evs}  | asked {asks}")
 
 
 def main(path, by_block=False):
