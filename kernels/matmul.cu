@@ -95,7 +95,14 @@ use_fused(int wtype, int M, int n)
  *    one run (Q4_K n = 8 21.3 us against q8mma's 22.6, Q5_K 24.1 against
  *    25.9).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
- *    (matvec_q8mma.cu) on every shape: 1.3-4x faster than dp4a at 8.
+ *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
+ *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
+ *    the quantized types (Q6_K with M % 8 == 0) since later sharers hand
+ *    their split-K sums over in word slots (2026-11-29, one run, n = 8:
+ *    Q4_0 7.47 us against q8mma's 8.45, Q4_1 7.74 / 8.57, Q5_0 8.18 /
+ *    9.20, Q8_0 9.59 / 10.03, Q4_K 7.91 / 8.70, Q5_K 8.37 / 9.55, Q6_K
+ *    9.71 / 11.87; both within 3-10% of their one-vector time, so n = 5-7
+ *    the same way).
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
  *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
@@ -135,6 +142,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
+		return DS_CUDA_MATVEC_Q8TMA;
+	if (n >= 5 && !fl && M >= 4096 && M < 16384 && K <= 2048 && (wtype != DS_TYPE_Q6_K || M % 8 == 0))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;
