@@ -154,7 +154,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				MT = C::MT,
 				SC = C::SC,
 				RG = C::RG;
-	static_assert(C::SMEM <= 227 * 1024 && QS >= 2 && 16 * QS + 8 <= BAR_BYTES - 4, "shared memory");
+	static_assert(C::SMEM <= 227 * 1024 && QS >= 2 && 16 * QS <= BAR_BYTES - 4, "shared memory");
 	static_assert(C::STAGE % 128 == 0, "copy boxes");
 	extern __shared__ __align__(128) uint8_t smem[];
 	const int	lane = threadIdx.x & 31,
