@@ -326,4 +326,66 @@ ds_wslot_take(float (&v)[N], float *p)
 	}
 }
 
+/* A slot put by this thread emptied again without a read. */
+template <int N, int L>
+__device__ __forceinline__ void
+ds_wslot_clear(float *p)
+{
+#pragma unroll
+	for (int i = 0; i < N / 4; i++)
+		asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
+					 :: "l"(p + 4 * L * i), "r"(DS_WSLOT_EMPTY) : "memory");
+}
+
+/*
+ * Slots k0 <= k < k1 at p + k * stride (N values each, laid out as
+ * ds_wslot_put) added into v in that order, with the loads of KB slots in
+ * flight together: one round trip for them where their values have
+ * landed.  Each word is emptied after its read.
+ */
+template <int N, int L, int KB>
+__device__ __forceinline__ void
+ds_wslot_take_range(float (&v)[N], float *p, size_t stride, int k0, int k1)
+{
+	static_assert(N % 4 == 0, "slot values: a multiple of 4");
+	for (int kb = k0; kb < k1; kb += KB)
+	{
+		uint32_t	w[KB][N];
+
+#pragma unroll
+		for (int kk = 0; kk < KB; kk++)
+			if (kb + kk < k1)
+#pragma unroll
+				for (int i = 0; i < N / 4; i++)
+					asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+								 : "=r"(w[kk][4 * i]), "=r"(w[kk][4 * i + 1]), "=r"(w[kk][4 * i + 2]),
+								 "=r"(w[kk][4 * i + 3])
+								 : "l"(p + (kb + kk) * stride + 4 * L * i) : "memory");
+#pragma unroll
+		for (int kk = 0; kk < KB; kk++)
+			if (kb + kk < k1)
+#pragma unroll
+				for (int i = 0; i < N / 4; i++)
+				{
+					float	   *q = p + (kb + kk) * stride + 4 * L * i;
+
+					while (w[kk][4 * i] == DS_WSLOT_EMPTY || w[kk][4 * i + 1] == DS_WSLOT_EMPTY ||
+						   w[kk][4 * i + 2] == DS_WSLOT_EMPTY || w[kk][4 * i + 3] == DS_WSLOT_EMPTY)
+					{
+						__nanosleep(32);
+						asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+									 : "=r"(w[kk][4 * i]), "=r"(w[kk][4 * i + 1]), "=r"(w[kk][4 * i + 2]),
+									 "=r"(w[kk][4 * i + 3]) : "l"(q) : "memory");
+					}
+#pragma unroll
+					for (int j = 0; j < 4; j++)
+						v[4 * i + j] += __uint_as_float(w[kk][4 * i + j]);
+					asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
+								 :: "l"(q), "r"(DS_WSLOT_EMPTY) : "memory");
+				}
+	}
+}
+
+
+
 #endif							/* DS_KERNELS_COMMON_CUH */

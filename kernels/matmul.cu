@@ -104,7 +104,9 @@ use_fused(int wtype, int M, int n)
  *    9.71 / 11.87; both within 3-10% of their one-vector time, so n = 5-7
  *    the same way).
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
- *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
+ *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster;
+ *    there Q8_0 at 4 vectors takes q8tma (2026-11-29, one run: 9.50 us
+ *    against dp4a's 12.38 and q8mma's 9.98; at 2 dp4a took 7.72).
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
  *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 and F16
  *    q8mma except on the smallest (M K < 2^22).
@@ -143,7 +145,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 5 && !fl && M >= 4096 && M < 16384 && K <= 2048 && (wtype != DS_TYPE_Q6_K || M % 8 == 0))
+	if ((n >= 5 || (n == 4 && wtype == DS_TYPE_Q8_0)) && !fl && M >= 4096 && M < 16384 && K <= 2048 &&
+		(wtype != DS_TYPE_Q6_K || M % 8 == 0))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;

@@ -21,9 +21,15 @@
  *    t + 4 of rows g and g + 8 (mfrag), one mma per m-tile (Q6_K: two k16
  *    products, a scale per 16), then two fma per output value (mcomb).
  *  - Few rows and long K: K is split into KS segments; units (row block,
- *    segment) are dealt out evenly; each unit's partial sums go to the
- *    workspace and the last unit of a row block to arrive (a counter) adds
- *    the KS partials in segment order: results do not depend on timing.
+ *    segment) are dealt out evenly; each unit hands its sums over and
+ *    counts itself, and the last unit of a row block to count adds the KS
+ *    sums in segment order: results do not depend on timing.  Up to
+ *    WS_KS_MAX segments the sums go to the context's word slots
+ *    (ds_wslot_put, no fence) and the last waits for any word still empty
+ *    (ds_wslot_take_range, a few slots per round trip); above, to
+ *    partials in the workspace behind a fence, which the last reads all at
+ *    once (the word slots lost up to 9% there, 3584x18944 with 13
+ *    segments).
  *
  *  - F16/BF16 (tile_float): the same copies and units, 16 rows x 128
  *    elements per step, the weights straight from shared memory as A
@@ -52,6 +58,10 @@ constexpr int QW = 4;			/* warps per block */
 constexpr int QT = 32 * QW;
 constexpr int QS = 3;			/* ring stages */
 constexpr int KS_MAX = 16;
+/* K segments up to which the split-K sums go through the word slots (the
+ * last to count takes them, a few slots per round trip); above, through
+ * partials behind a fence, read all at once */
+constexpr int WS_KS_MAX = 8;
 
 /* types whose units can hold two m16 tiles (32 rows) */
 template <int T>
@@ -102,8 +112,9 @@ struct QArgs
 				upw;			/* consecutive units per warp */
 	const uint4 *xb;			/* B fragments: [K / 64][32 lanes] */
 	const uint4 *xr;			/* records: [K / 32][4][REC4] */
-	float	   *part;			/* [units][NV][32] partial sums (ks > 1) */
-	unsigned   *counters;
+	float	   *wslots;			/* [units][NV / 4][32][4] word slots (1 < ks <= WS_KS_MAX) */
+	float	   *part;			/* [units][NV][32] partial sums (ks > WS_KS_MAX) */
+	unsigned   *counters;		/* per row block (ks > 1) */
 	void	   *y;
 	int			ldy,
 				y_bf16,
@@ -212,7 +223,7 @@ tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc
 	}
 }
 
-template <int T, bool ONE, int MTP>
+template <int T, bool ONE, int MTP, bool WS>
 __global__ void __launch_bounds__(QT, QCfg<T, MTP>::MINB)
 k_q8mma(QArgs a)
 {
@@ -381,8 +392,47 @@ k_q8mma(QArgs a)
 #pragma unroll
 			for (int i = 0; i < 4; i++)
 				v[4 * m + i] = acc[m][i] + macc[m][i];
-		if (a.ks > 1)
+		if constexpr (WS)
 		{
+			/* word slots and a counter: each unit stores its sums (no
+			 * fence) and counts itself; the last to count adds the job's
+			 * sums in segment order (-0 + p0 = p0 exactly), its own in its
+			 * place (its slot emptied), waiting for any word still empty */
+			float	   *jslots = a.wslots + (size_t) job * a.ks * C::NV * 32 + 4 * lane;
+			unsigned	last = 0;
+
+			ds_wslot_put<C::NV, 32>(jslots + (size_t) seg * C::NV * 32, v);
+			__syncwarp();
+			if (lane == 0)
+				last = atomicAdd(a.counters + job, 1u) == (unsigned) a.ks - 1;
+			last = __shfl_sync(0xffffffffu, last, 0);
+			if (!last)
+				continue;
+
+			float		s[C::NV];
+			/* slots in flight: 24 registers of loads (16 for Q5_K's 32-row
+			 * units, which spill with more) */
+			constexpr int KB = T == DS_TYPE_Q5_K && MT == 2 ? 2 : 24 / C::NV;
+
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				s[i] = -0.0f;
+			ds_wslot_take_range<C::NV, 32, KB>(s, jslots, (size_t) C::NV * 32, 0, seg);
+			ds_wslot_clear<C::NV, 32>(jslots + (size_t) seg * C::NV * 32);
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				s[i] += v[i];
+			ds_wslot_take_range<C::NV, 32, KB>(s, jslots, (size_t) C::NV * 32, seg + 1, a.ks);
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				v[i] = s[i];
+			if (lane == 0)
+				a.counters[job] = 0;
+		}
+		else if (a.ks > 1)
+		{
+			/* partial sums, a fence and a counter: the last to count reads
+			 * them all at once */
 			float	   *pp = a.part + (size_t) cu * C::NV * 32 + lane;
 			unsigned	last = 0;
 
@@ -429,11 +479,10 @@ k_q8mma(QArgs a)
 template <int T, int MTP>
 int
 q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
-			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks)
+			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int wsmode)
 {
 	using C = QCfg<T, MTP>;
-	static int	smem_set = 0,
-				smem_set1 = 0,
+	static int	smem_set[4] = {0, 0, 0, 0},
 				per_sm = 0;
 	const int	nt = K / C::TK;
 	const int	njobs = (M + C::RJ - 1) / C::RJ;
@@ -442,26 +491,26 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const size_t xr_bytes = T == DS_TYPE_F16 ? ds_ws_round((size_t) (K / 128) * 8 * 4) :
 		C::FLOAT ? 0 : ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
 
-	const auto	kern = n == 1 ? k_q8mma<T, true, MTP> : k_q8mma<T, false, MTP>;
-
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true, MTP>, C::SMEM, &smem_set1));
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false, MTP>, C::SMEM, &smem_set));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true, MTP, false>, C::SMEM, &smem_set[0]));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false, MTP, false>, C::SMEM, &smem_set[1]));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true, MTP, true>, C::SMEM, &smem_set[2]));
+	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false, MTP, true>, C::SMEM, &smem_set[3]));
 	if (per_sm == 0)
 	{
-		int			p1 = 0,
-					p2 = 0;
+		int			p[4] = {0, 0, 0, 0};
 
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p1, k_q8mma<T, true, MTP>, QT, C::SMEM));
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p2, k_q8mma<T, false, MTP>, QT, C::SMEM));
-		per_sm = min(p1, p2);
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[0], k_q8mma<T, true, MTP, false>, QT, C::SMEM));
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[1], k_q8mma<T, false, MTP, false>, QT, C::SMEM));
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[2], k_q8mma<T, true, MTP, true>, QT, C::SMEM));
+		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[3], k_q8mma<T, false, MTP, true>, QT, C::SMEM));
+		per_sm = min(min(p[0], p[1]), min(p[2], p[3]));
 	}
 	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the int8 tensor-core kernel does not fit on a multiprocessor");
 
 	const long	cap = (long) per_sm * ctx->sm_count * QW;	/* resident warps */
 
 	/* split K so that the units (row block, segment) come close to the
-	 * resident warps, segments of at least one tile; one counter per row
-	 * block */
+	 * resident warps, segments of at least one tile */
 	if (ks <= 0)
 		ks = (int) max(1L, min((long) KS_MAX, cap / njobs));
 	if (njobs > DS_COUNTERS)
@@ -473,10 +522,16 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	ks = (nt + ntk - 1) / ntk;	/* no empty segment */
 
 	const long	units = (long) njobs * ks;
-	const size_t part_bytes = ks > 1 ? ds_ws_round((size_t) units * C::NV * 32 * 4) : 0;
+	/* the split-K hand-over: word slots up to WS_KS_MAX segments, in an
+	 * instance of its own so that the other keeps its code */
+	const bool	ws = ks > 1 && (wsmode ? wsmode == 1 : ks <= WS_KS_MAX);
+	const size_t slot_bytes = (size_t) units * C::NV * 32 * 4;
+	const size_t part_bytes = ks > 1 && !ws ? ds_ws_round(slot_bytes) : 0;
 
 	DS_REQUIRE(xb_bytes + xr_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
-			   "workspace too small for the int8 x fragments");
+			   "workspace too small for the int8 x fragments and split-K sums");
+	DS_REQUIRE(!ws || slot_bytes <= DS_WSLOT_BYTES, DS_CUDA_ERR_WORKSPACE,
+			   "too few word slots for the split-K sums");
 
 	QArgs		a;
 	uint8_t    *xb = ctx->ws;
@@ -499,6 +554,7 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.upw = (int) ((units + cap - 1) / cap);
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
+	a.wslots = ctx->wslots;
 	a.part = (float *) (ctx->ws + xb_bytes + xr_bytes);
 	a.counters = ctx->counters;
 	a.y = y;
@@ -506,6 +562,8 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.y_bf16 = y_bf16;
 	a.xsplit = !x_bf16;
 
+	const auto	kern = n == 1 ? (ws ? k_q8mma<T, true, MTP, true> : k_q8mma<T, true, MTP, false>) :
+		(ws ? k_q8mma<T, false, MTP, true> : k_q8mma<T, false, MTP, false>);
 	const int	warps = (int) ((units + a.upw - 1) / a.upw);
 	DS_CUDA_CHECK(ds_launch_pdl(kern, (warps + QW - 1) / QW, QT, C::SMEM, stream, a));
 	return DS_CUDA_OK;
@@ -526,20 +584,20 @@ q8mma_mt(int wtype, int M, int K)
 template <int T>
 static int
 q8mma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
-		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int mt)
+		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int mt, int wsmode)
 {
 	if constexpr (MT2_OK<T>)
 	{
 		if ((mt ? mt : q8mma_mt(T, M, K)) == 2)
-			return q8mma_launch<T, 2>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks);
+			return q8mma_launch<T, 2>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks, wsmode);
 	}
-	return q8mma_launch<T, 1>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks);
+	return q8mma_launch<T, 1>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks, wsmode);
 }
 
 int
 ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt)
+					   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt, int wsmode)
 {
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the int8 tensor-core product needs K % 256 == 0");
@@ -548,7 +606,7 @@ ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 #define Q8M_CASE(T) \
 		case T: \
 			return q8mma_type<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
-								 ytype == DS_CUDA_BF16, ldy, ks, mt);
+								 ytype == DS_CUDA_BF16, ldy, ks, mt, wsmode);
 		Q8M_CASE(DS_TYPE_Q4_0)
 		Q8M_CASE(DS_TYPE_Q4_1)
 		Q8M_CASE(DS_TYPE_Q5_0)
@@ -569,5 +627,5 @@ ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w,
 					 int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
 					 void *y, ds_cuda_dtype ytype, int ldy)
 {
-	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0);
+	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0, 0);
 }

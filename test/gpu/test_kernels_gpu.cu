@@ -285,8 +285,11 @@ test_products(void)
 		test_product(type, 513, 18944, 4, P_DP4A, false, false);
 		/* the tensor-core kernel with the weights' integers (int8; bf16 for
 		 * F16/BF16): row tails of its 16- and 32-row blocks, K of one
-		 * tile, every n, bf16 in and out, strided, K split in 2-15
-		 * segments (few rows, long K) */
+		 * tile, every n, bf16 in and out, strided, K split in 2-16
+		 * segments (few rows, long K): the split-K sums through the word
+		 * slots (3x768, 129x1024, 257x1536, 4099x3584, 8193x4096: 3-7
+		 * segments) and through partials behind a fence (77x4096,
+		 * 513x18944, 1536x8960, 2049x16384: 12-16) */
 		{
 			test_product(type, 333, 256, 1, P_Q8MMA, false, false);
 			test_product(type, 3, 768, 8, P_Q8MMA, false, false);
@@ -354,6 +357,7 @@ test_products(void)
 		test_product(type, 2056, 16384, 5, P_SMALL, false, true);	/* few rows, long K: q8tma at 2-8 */
 		test_product(type, 2056, 16384, 1, P_SMALL, false, false);	/* and Q4_K, Q5_K at one */
 		test_product(type, 8200, 1536, 6, P_SMALL, false, false);	/* 8960x1536-like: q8tma at 5-8 */
+		test_product(type, 8200, 1536, 4, P_SMALL, false, false);	/* and Q8_0 at 4 (the others dp4a) */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
