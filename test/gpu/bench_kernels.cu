@@ -18,7 +18,8 @@
  *
  * Usage: bench_kernels [full-table-file]  (default: only the summary)
  * Environment: DS_BENCH_TYPES=Q4_K,Q8_0  DS_BENCH_SHAPES=0,3  DS_BENCH_BATCHES=1,8
- * DS_BENCH_PATHS=dp4a,q8tma narrow the run (the cuBLAS reference too);
+ * DS_BENCH_PATHS=dp4a,q8tma narrow the run (the cuBLAS reference too;
+ * batches outside 1, 2, 4, 8, 16, 64, 256 go to the full table only);
  * DS_BENCH_MLIST=2368,18944 (with DS_BENCH_K, default 3584) replaces the
  * shapes by those rows, to read off the fixed cost per call.
  *
@@ -78,7 +79,9 @@ static const Shape model_shapes[] = {
 	{3584, 18944, "7B ffn_down"}, {18944, 3584, "7B ffn_up/gate"}, {3584, 3584, "7B attn_q/o"},
 	{152064, 1536, "1.5B output"}, {152064, 3584, "7B output"},
 };
-static const int batches[] = {1, 2, 4, 8, 16, 64, 256};
+/* the batches of the table; DS_BENCH_BATCHES may add others (3, 5, ...)
+ * to the full table */
+static std::vector<int> batches = {1, 2, 4, 8, 16, 64, 256};
 
 /* the shapes of this run: the models' shapes, or DS_BENCH_MLIST=m1,m2,...
  * rows with DS_BENCH_K (default 3584) columns, for the fixed cost per call */
@@ -455,6 +458,22 @@ main(int argc, char **argv)
 	const char *types_env = getenv("DS_BENCH_TYPES");
 	const char *shapes_env = getenv("DS_BENCH_SHAPES");
 	const char *batches_env = getenv("DS_BENCH_BATCHES");
+
+	if (batches_env)
+	{
+		std::string list(batches_env);
+
+		for (size_t p = 0; p < list.size();)
+		{
+			size_t		e = list.find(',', p);
+			int			n = atoi(list.substr(p, e == std::string::npos ? std::string::npos : e - p).c_str());
+
+			if (n >= 1 && n <= 256 && std::find(batches.begin(), batches.end(), n) == batches.end())
+				batches.push_back(n);
+			p = e == std::string::npos ? list.size() : e + 1;
+		}
+		std::sort(batches.begin(), batches.end());
+	}
 	const char *paths_env = getenv("DS_BENCH_PATHS");
 	ds_cuda_context *ctx;
 	cudaStream_t s;
@@ -505,7 +524,7 @@ main(int argc, char **argv)
 			continue;
 
 		/* cuBLAS bf16 reference for every batch of this shape */
-		double		ref_t[8] = {0};
+		std::vector<double> ref_t(batches.size(), 0.0);
 		size_t		bf_bytes = (size_t) sh.M * sh.K * 2;
 		int			bf_copies = (int) std::max<size_t>(1, (ROTATE_BYTES + bf_bytes - 1) / bf_bytes);
 		uint8_t    *bfw;
@@ -532,7 +551,7 @@ main(int argc, char **argv)
 			CK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
 			CK(cudaMemcpy(xb, hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
 		}
-		for (int bi = 0; bi < 7; bi++)
+		for (int bi = 0; bi < (int) batches.size(); bi++)
 		{
 			int			n = batches[bi];
 			const float one = 1.0f,
@@ -563,7 +582,7 @@ main(int argc, char **argv)
 
 			CK(cudaMalloc(&w, stride * copies));
 			fill_weights(w, stride * copies, type, 1000 + type * 31 + si);
-			for (int bi = 0; bi < 7; bi++)
+			for (int bi = 0; bi < (int) batches.size(); bi++)
 			{
 				int			n = batches[bi];
 				int			R = std::max(copies, 8);
