@@ -112,12 +112,16 @@ use_fused(int wtype, int M, int n)
  *    q8mma except on the smallest (M K < 2^22).
  *  - 1 vector: dp4a (matvec_dp4a.cu) by default; q8mma on the output
  *    projections (M >= 65536: 15-43% faster for Q4_0, Q5_0, Q4_K, Q5_K,
- *    Q6_K; not Q8_0, Q4_1, where dp4a won by 2-8%), on few rows with a
- *    long K (M K >= 2^25, K >= 8192: 3584x18944) except Q4_1, Q5_0, Q6_K,
- *    and BF16 on all but the smallest.  Q4_K and Q5_K on few rows with a
- *    long K: q8tma since its split-K sums stopped writing the last
- *    sharer's slot (2026-11-29, two runs: 3584x18944 Q4_K 46 against
- *    q8mma's 42% of copy, Q5_K 49 against 46).  Q4_0, Q4_K and Q5_K on
+ *    Q6_K; not Q8_0, Q4_1, where dp4a won by 2-8%), and BF16 on all but
+ *    the smallest.  On few rows with a long K (M K >= 2^25, K >= 8192:
+ *    3584x18944) q8tma but for Q4_1 (dp4a) since the one-vector tile
+ *    (q8mma.cuh q8_tile1; 2026-11-30, same run: Q4_0 18.5 us against
+ *    q8mma's 19.9, Q8_0 25.1 / 26.9, Q5_0 21.5 against dp4a's 22.6; Q4_1
+ *    dp4a 19.1 against 20.1); Q4_K and Q5_K there since its split-K sums
+ *    stopped writing the last sharer's slot.  On 1536x8960-like products
+ *    (M K >= 2^23, K >= 8192) Q4_0 and Q4_K go to q8mma (the one-vector
+ *    tile: 8.5 against dp4a's 9.4 us, Q4_K 8.6 / 11.2; the other types
+ *    0.5-12% behind dp4a there).  Q4_0, Q4_K and Q5_K on
  *    the other products of 2^25 weights or more (18944x3584): q8tma since
  *    later sharers hand their split-K sums over in word slots (2026-11-29,
  *    one run: 57, 55, 59% of copy against dp4a's 51, 50, 53; Q4_1, Q5_0
@@ -161,11 +165,12 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (M >= 65536)
 		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (mk >= (1L << 25) && K >= 8192)
-		return wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K ? DS_CUDA_MATVEC_Q8TMA :
-			wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q6_K ?
-			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+		return wtype == DS_TYPE_Q4_1 || (wtype == DS_TYPE_Q6_K && M % 8 != 0) ? DS_CUDA_MATVEC_DP4A :
+			DS_CUDA_MATVEC_Q8TMA;
 	if (mk >= (1L << 25) && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
 		return DS_CUDA_MATVEC_Q8TMA;
+	if (mk >= (1L << 23) && K >= 8192 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K))
+		return DS_CUDA_MATVEC_Q8MMA;
 	return DS_CUDA_MATVEC_DP4A;
 }
 

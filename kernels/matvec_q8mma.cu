@@ -377,6 +377,9 @@ k_q8mma(QArgs a)
 
 			if constexpr (C::FLOAT)
 				tile_float<T>(a, stage, tile, lane, acc);
+			else if constexpr (ONE)
+				dsq8mma::q8_tile1<T, MT, C::PITCH>(a.xb, a.xr, stage, (uint32_t) r0 * a.rb, a.rb, rv, tile,
+												   lane, acc, macc);
 			else
 				dsq8mma::q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, stage, (uint32_t) r0 * a.rb,
 													   a.rb, rv, tile, lane, acc, macc);
@@ -386,6 +389,9 @@ k_q8mma(QArgs a)
 
 		/* ---- the unit's sums: straight to y, or through the partials */
 		float		v[C::NV];
+
+		if constexpr (ONE && !C::FLOAT)
+			dsq8mma::q8_fold1<MT>(acc, macc);
 
 #pragma unroll
 		for (int m = 0; m < MT; m++)

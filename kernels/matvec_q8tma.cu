@@ -345,9 +345,15 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 				{
 					const uint4 *xs = (const uint4 *) (xring + slot * C::XSTAGE);
 
-					q8_tile<T, ONE, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, roff, a.rb, rv, tile,
-														 lane, acc, macc, col, coff);
+					if constexpr (ONE)
+						q8_tile1<T, MT, C::PITCH, true>(xs, xs + C::XB / 16, st, roff, a.rb, rv, tile, lane,
+														acc, macc, col, coff);
+					else
+						q8_tile<T, ONE, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, roff, a.rb, rv,
+															 tile, lane, acc, macc, col, coff);
 				}
+				else if constexpr (ONE)
+					q8_tile1<T, MT, C::PITCH>(a.xb, a.xr, st, roff, a.rb, rv, tile, lane, acc, macc, -1, coff);
 				else
 					q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, st, roff, a.rb, rv, tile, lane, acc, macc,
 												  -1, coff);
@@ -361,6 +367,9 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 
 		/* the SC columns' sums of each row group, added in column order */
 		float		v[C::NV];
+
+		if constexpr (ONE)
+			q8_fold1<MT>(acc, macc);
 
 #pragma unroll
 		for (int m = 0; m < MT; m++)

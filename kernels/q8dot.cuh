@@ -637,6 +637,59 @@ mfrag(const uint8_t *a, int t, uint32_t fs, const MRow &r, uint32_t &lo, uint32_
 	}
 }
 
+/* w[i], i in 0..3 a runtime index, without local memory */
+DS_HD uint32_t
+pick4(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3, int i)
+{
+	const uint32_t a = i & 1 ? w1 : w0,
+				b = i & 1 ? w3 : w2;
+
+	return i & 2 ? b : a;
+}
+
+/*
+ * The row's scale factors s0, s1 of k-block kb (0..7, a runtime value) of
+ * the tile at `a`: those of mfrag<T, kb>, bit for bit (the one-vector form
+ * of q8mma.cuh needs them for the k-blocks of its lane's columns only).
+ */
+template <int T>
+DS_HD void
+mscale(const uint8_t *a, const MRow &r, int kb, float &s0, float &s1)
+{
+	if constexpr (T == DS_TYPE_Q4_0 || T == DS_TYPE_Q5_0 || T == DS_TYPE_Q8_0)
+	{
+		constexpr int BS = T == DS_TYPE_Q4_0 ? 18 : T == DS_TYPE_Q5_0 ? 22 : 34;
+
+		s0 = f16_f32(ld_u16(a + BS * kb));
+		s1 = 0.0f;
+	}
+	else if constexpr (T == DS_TYPE_Q4_1)
+	{
+		const uint32_t dm = ld_u32(a + 20 * kb);
+
+		s0 = f16_f32(dm & 0xffff);
+		s1 = f16_f32(dm >> 16);
+	}
+	else if constexpr (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K)
+	{
+		const int	hi = kb >> 2,
+					b = kb & 3;
+
+		s0 = fmaf(dsq::bits_f32(r.w[6]), byte_f(hi ? r.w[1] : r.w[0], b), r.d);
+		s1 = fmaf(-dsq::bits_f32(r.w[7]), byte_f(hi ? r.w[3] : r.w[2], b), r.m);
+	}
+	else if constexpr (T == DS_TYPE_Q6_K)
+	{
+		const uint32_t scw = pick4(r.w[0], r.w[1], r.w[2], r.w[3], kb >> 1);
+		const int	b0 = (2 * kb) & 3;
+
+		s0 = fmaf(r.d, dsq::bits_f32(MAGIC + (uint32_t) (int32_t) (int8_t) (scw >> (8 * b0))), r.m);
+		s1 = fmaf(r.d, dsq::bits_f32(MAGIC + (uint32_t) (int32_t) (int8_t) (scw >> (8 * b0 + 8))), r.m);
+	}
+	(void) a;
+	(void) r;
+}
+
 /*
  * One output value (row, vector) of one k-block: C (and C2, Q6_K's second
  * half) from the tensor cores, started at the record's offset; dx, ndxm =

@@ -157,20 +157,19 @@ xld(const V *p)
 		return __ldg(p);
 }
 
-template <int T, bool ONE, int MT, int PITCH, bool XS = false>
+/*
+ * Where this lane's rows g and g + 8 of each m16 tile start in the stage
+ * (ra, and fs for Q6_K's 2-byte aligned rows) and what their tile's
+ * k-blocks share (mrow): see q8_tile.
+ */
+template <int T, int MT, int PITCH>
 __device__ __forceinline__ void
-q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t row_off0,
-		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4],
-		int xtile = -1, int coff = -1)
+tile_rows(const uint8_t *stage, uint32_t row_off0, uint32_t rb, int rv, int tile, int lane, int coff,
+		  const uint8_t *(&ra)[MT][2], uint32_t (&fs)[MT][2], dsq8::MRow (&rw)[MT][2])
 {
 	constexpr int TB = dsq8::Tile<T>::B;
-	constexpr int REC4 = dsq8::MREC<T> / 4;
 	const int	g = lane >> 2,
 				t = lane & 3;
-	const uint4 zero4 = make_uint4(0, 0, 0, 0);
-	const uint8_t *ra[MT][2];
-	uint32_t	fs[MT][2];
-	dsq8::MRow	rw[MT][2];
 
 #pragma unroll
 	for (int m = 0; m < MT; m++)
@@ -194,6 +193,28 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
 			}
 			dsq8::mrow<T>(ra[m][h], t, fs[m][h], rw[m][h]);
 		}
+	(void) row_off0;
+	(void) rb;
+	(void) rv;
+	(void) tile;
+	(void) coff;
+}
+
+template <int T, bool ONE, int MT, int PITCH, bool XS = false>
+__device__ __forceinline__ void
+q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t row_off0,
+		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4],
+		int xtile = -1, int coff = -1)
+{
+	constexpr int REC4 = dsq8::MREC<T> / 4;
+	const int	g = lane >> 2,
+				t = lane & 3;
+	const uint4 zero4 = make_uint4(0, 0, 0, 0);
+	const uint8_t *ra[MT][2];
+	uint32_t	fs[MT][2];
+	dsq8::MRow	rw[MT][2];
+
+	tile_rows<T, MT, PITCH>(stage, row_off0, rb, rv, tile, lane, coff, ra, fs, rw);
 
 	const int	xt = xtile >= 0 ? xtile : tile;
 	const uint4 *xbp = xb + (size_t) xt * 128 + lane;
@@ -245,6 +266,146 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
 			}
 		});
 	});
+}
+
+/*
+ * The same tile for one vector (ONE), with the instruction's 8 columns
+ * carrying the tile's 8 k-blocks instead of 8 vectors: the mma of k-block
+ * kb gets x's words only in column kb (lanes with g = kb; the others pass
+ * zeros), so the 8 mma of a tile add into C (two chains, below) whose column
+ * c holds k-block c's integer product, started at that block's C start.
+ * Each lane then scales its two columns (k-blocks 2t, 2t + 1) once per
+ * tile, where q8_tile scales two values after every mma; the x records
+ * are read once per tile and the B fragments as one 8-byte load.  acc,
+ * macc gather each lane's columns across tiles; q8_fold1 adds the columns
+ * of each row before the sums leave the warp.
+ */
+template <int T, int MT, int PITCH, bool XS = false>
+__device__ __forceinline__ void
+q8_tile1(const uint4 *xb, const uint4 *xr, const uint8_t *stage, uint32_t row_off0, uint32_t rb,
+		 int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4], int xtile = -1,
+		 int coff = -1)
+{
+	constexpr int REC = dsq8::MREC<T>;
+	const int	g = lane >> 2,
+				t = lane & 3;
+	const uint8_t *ra[MT][2];
+	uint32_t	fs[MT][2];
+	dsq8::MRow	rw[MT][2];
+
+	tile_rows<T, MT, PITCH>(stage, row_off0, rb, rv, tile, lane, coff, ra, fs, rw);
+
+	const int	xt = xtile >= 0 ? xtile : tile;
+	/* vector 0's words t and t + 4 of k-block g (lanes 0-3 of q8_tile) */
+	const uint2 xw = xld<XS>((const uint2 *) (xb + (size_t) xt * 128 + 32 * (g >> 1) + t) + (g & 1));
+	/* vector 0's records of k-blocks 2t and 2t + 1 */
+	const uint32_t *rc = (const uint32_t *) xr + ((size_t) xt * 32 + 8 * t) * REC;
+	uint32_t	cs[2],
+				u[2];
+	float		dx[2],
+				ndxm[2];
+
+#pragma unroll
+	for (int j = 0; j < 2; j++)
+	{
+		cs[j] = xld<XS>(rc + 4 * j * REC);
+		dx[j] = __uint_as_float(xld<XS>(rc + 4 * j * REC + 4));
+		ndxm[j] = __uint_as_float(xld<XS>(rc + 4 * j * REC + 6));
+		u[j] = REC == 12 ? xld<XS>(rc + 4 * j * REC + 8) : 0u;
+	}
+
+	/* [m][KB & 1]: the even k-blocks' mma touch only the even columns, so
+	 * two chains of 4 mma each, and the lane's column 2t comes from the
+	 * even one, 2t + 1 from the odd one */
+	uint4		cc[MT][2],
+				cc2[MT][2];
+
+#pragma unroll
+	for (int m = 0; m < MT; m++)
+#pragma unroll
+		for (int e = 0; e < 2; e++)
+		{
+			cc[m][e] = make_uint4(cs[0], cs[1], cs[0], cs[1]);
+			cc2[m][e] = make_uint4(u[0], u[1], u[0], u[1]);	/* Q6_K: the second halves' C start */
+		}
+	static_for<0, 8>([&] (auto kc) {
+		constexpr int KB = decltype(kc)::value;
+		constexpr int E = KB & 1;
+		const bool	on = g == KB;
+		const uint32_t b0 = on ? xw.x : 0u,
+					b1 = on ? xw.y : 0u;
+
+#pragma unroll
+		for (int m = 0; m < MT; m++)
+		{
+			uint32_t	lo[2],
+						hi[2],
+						d[4];
+			float		s0,
+						s1;
+
+#pragma unroll
+			for (int h = 0; h < 2; h++)
+				dsq8::mfrag<T, KB>(ra[m][h], t, fs[m][h], rw[m][h], lo[h], hi[h], s0, s1);
+			if constexpr (T == DS_TYPE_Q6_K)
+			{
+				mma_k16(d, lo[0], lo[1], b0, cc[m][E]);
+				cc[m][E] = make_uint4(d[0], d[1], d[2], d[3]);
+				mma_k16(d, hi[0], hi[1], b1, cc2[m][E]);
+				cc2[m][E] = make_uint4(d[0], d[1], d[2], d[3]);
+			}
+			else
+			{
+				mma_k32(d, lo[0], lo[1], hi[0], hi[1], b0, b1, cc[m][E]);
+				cc[m][E] = make_uint4(d[0], d[1], d[2], d[3]);
+			}
+		}
+	});
+#pragma unroll
+	for (int m = 0; m < MT; m++)
+	{
+		const uint32_t c[4] = {cc[m][0].x, cc[m][1].y, cc[m][0].z, cc[m][1].w},
+					c2[4] = {cc2[m][0].x, cc2[m][1].y, cc2[m][0].z, cc2[m][1].w};
+
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+		{
+			const int	j = i & 1;
+			float		s0,
+						s1;
+
+			dsq8::mscale<T>(ra[m][i >> 1], rw[m][i >> 1], 2 * t + j, s0, s1);
+			dsq8::mcomb<T>(acc[m][i], macc[m][i], c[i], c2[i], s0, s1, dx[j], ndxm[j],
+						   __uint_as_float(u[j]));
+		}
+	}
+}
+
+/*
+ * q8_tile1's sums to q8_tile's layout: each row's columns added, ((c0 +
+ * c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) the same bits in every lane
+ * of the quad; vector 0 is column 0 (values 0 and 2), the rest zero.
+ */
+template <int MT>
+__device__ __forceinline__ void
+q8_fold1(float (&acc)[MT][4], float (&macc)[MT][4])
+{
+#pragma unroll
+	for (int m = 0; m < MT; m++)
+#pragma unroll
+		for (int h = 0; h < 2; h++)
+		{
+			float		a = acc[m][2 * h] + acc[m][2 * h + 1],
+						b = macc[m][2 * h] + macc[m][2 * h + 1];
+
+			a += __shfl_xor_sync(0xffffffffu, a, 1);
+			b += __shfl_xor_sync(0xffffffffu, b, 1);
+			a += __shfl_xor_sync(0xffffffffu, a, 2);
+			b += __shfl_xor_sync(0xffffffffu, b, 2);
+			acc[m][2 * h] = a;
+			macc[m][2 * h] = b;
+			acc[m][2 * h + 1] = macc[m][2 * h + 1] = 0.0f;
+		}
 }
 
 }								/* namespace dsq8mma */

@@ -554,6 +554,142 @@ q8mma_tile(const uint8_t *const a[16], const uint32_t fs[16], const dsq8::MRow r
 }
 
 /*
+ * The one-vector form (q8mma.cuh q8_tile1) of one tile, lane by lane: the
+ * 8 columns of C are the tile's k-blocks (the mma of k-block KB has x only
+ * in column KB, from the lanes with g = KB), each lane loads vector 0's
+ * words of k-block g and the records of k-blocks 2t, 2t + 1 at the
+ * kernel's addresses, and scales its columns once per tile with mscale.
+ * Counts in *bad_scale the lanes where mscale differs from mfrag's scales.
+ */
+template <int T, int KB>
+static void
+q8one_kblock(const uint8_t *const a[16], const uint32_t fs[16], const dsq8::MRow rw[32][2],
+			 const uint32_t xw[32][2], uint32_t C[32][4], uint32_t C2[32][4], int *bad_scale)
+{
+	if constexpr (KB < 8)
+	{
+		uint32_t	lo[32][2],
+					hi[32][2];
+		int32_t		A[16][32],
+					B[32][8] = {{0}};
+
+		for (int l = 0; l < 32; l++)
+			for (int h = 0; h < 2; h++)
+			{
+				const int	r = 8 * h + (l >> 2);
+				float		s0,
+							s1,
+							m0,
+							m1;
+
+				dsq8::mfrag<T, KB>(a[r], l & 3, fs[r], rw[l][h], lo[l][h], hi[l][h], s0, s1);
+				dsq8::mscale<T>(a[r], rw[l][h], KB, m0, m1);
+				*bad_scale += memcmp(&s0, &m0, 4) != 0 || memcmp(&s1, &m1, 4) != 0;
+			}
+		for (int l = 0; l < 32; l++)
+		{
+			const int	g = l >> 2,
+						t = l & 3;
+			const uint32_t b0 = g == KB ? xw[l][0] : 0u,
+						b1 = g == KB ? xw[l][1] : 0u;
+
+			for (int h = 0; h < 2; h++)
+				for (int j = 0; j < 4; j++)
+				{
+					A[g + 8 * h][4 * t + j] = sbyte(lo[l][h], j);
+					A[g + 8 * h][16 + 4 * t + j] = sbyte(hi[l][h], j);
+				}
+			for (int j = 0; j < 4; j++)
+			{
+				B[4 * t + j][g] = sbyte(b0, j);
+				B[16 + 4 * t + j][g] = sbyte(b1, j);
+			}
+		}
+		for (int l = 0; l < 32; l++)
+			for (int i = 0; i < 4; i++)
+			{
+				const int	row = (l >> 2) + 8 * (i >> 1),
+							col = 2 * (l & 3) + (i & 1);
+
+				for (int k = 0; k < 32; k++)
+				{
+					const uint32_t p = (uint32_t) (A[row][k] * B[k][col]);
+
+					if (T == DS_TYPE_Q6_K && k >= 16)
+						C2[l][i] += p;
+					else
+						C[l][i] += p;
+				}
+			}
+		q8one_kblock<T, KB + 1>(a, fs, rw, xw, C, C2, bad_scale);
+	}
+}
+
+template <int T>
+static void
+q8one_tile(const uint8_t *const a[16], const uint32_t fs[16], const dsq8::MRow rw[32][2],
+		   const uint8_t *xbytes, const uint32_t *rec, int tile, float acc[32][4], float macc[32][4],
+		   int *bad_scale)
+{
+	constexpr int REC = dsq8::MREC<T>;
+	uint32_t	xw[32][2],
+				C[32][4],
+				C2[32][4];
+
+	for (int l = 0; l < 32; l++)
+	{
+		const int	g = l >> 2,
+					t = l & 3;
+		const uint32_t *rc = rec + ((size_t) tile * 32 + 8 * t) * REC;
+
+		/* the kernel's 8-byte load: uint4 [tile 128 + 32 (g / 2) + t], half g & 1 */
+		memcpy(xw[l], xbytes + (((size_t) tile * 128 + 32 * (g >> 1) + t) * 16 + 8 * (g & 1)), 8);
+		for (int i = 0; i < 4; i++)
+		{
+			C[l][i] = rc[4 * (i & 1) * REC];
+			C2[l][i] = REC == 12 ? rc[4 * (i & 1) * REC + 8] : 0u;
+		}
+	}
+	q8one_kblock<T, 0>(a, fs, rw, xw, C, C2, bad_scale);
+	for (int l = 0; l < 32; l++)
+	{
+		const int	t = l & 3;
+		const uint32_t *rc = rec + ((size_t) tile * 32 + 8 * t) * REC;
+
+		for (int i = 0; i < 4; i++)
+		{
+			const int	h = i >> 1,
+						j = i & 1;
+			const uint32_t *rj = rc + 4 * j * REC;
+			float		s0,
+						s1;
+
+			dsq8::mscale<T>(a[8 * h + (l >> 2)], rw[l][h], 2 * t + j, s0, s1);
+			dsq8::mcomb<T>(acc[l][i], macc[l][i], C[l][i], C2[l][i], s0, s1, dsq::bits_f32(rj[4]),
+						   dsq::bits_f32(rj[6]), REC == 12 ? dsq::bits_f32(rj[8]) : 0.0f);
+		}
+	}
+}
+
+/* q8_fold1: each row's columns added across the lanes of a quad */
+static void
+q8one_fold(float v[32][4])
+{
+	for (int h = 0; h < 2; h++)
+	{
+		float		a[32],
+					b[32];
+
+		for (int l = 0; l < 32; l++)
+			a[l] = v[l][2 * h] + v[l][2 * h + 1];
+		for (int l = 0; l < 32; l++)
+			b[l] = a[l] + a[l ^ 1];
+		for (int l = 0; l < 32; l++)
+			v[l][2 * h] = b[l] + b[l ^ 2];
+	}
+}
+
+/*
  * The product of matvec_q8mma.cu emulated lane by lane: x quantized and laid
  * out in B fragments and records (mma_xb_index, mrec_put), rows of each
  * 16-row block copied to an emulated shared-memory stage at the offset the
@@ -603,10 +739,15 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 			bad_rec += c != 1;	/* every fragment byte written once */
 		ds_ref_matmul_q8(T, w.data(), M, K, x.data(), K, n, ref.data(), M);
 
+		std::vector<float> got1(M);
+		int			bad_scale = 0;
+
 		for (int r0 = 0; r0 < M; r0 += 16)
 		{
 			float		acc[32][4] = {{0}},
-						macc[32][4] = {{0}};
+						macc[32][4] = {{0}},
+						acc1[32][4] = {{0}},
+						macc1[32][4] = {{0}};
 
 			for (int tile = 0; tile < K / 256; tile++)
 			{
@@ -634,7 +775,19 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 						dsq8::mrow<T>(a[r], l & 3, fs[r], rw[l][h]);
 					}
 				q8mma_tile<T, 0>(a, fs, rw, xbytes.data(), rec.data(), tile, acc, macc);
+				if (n == 1)
+					q8one_tile<T>(a, fs, rw, xbytes.data(), rec.data(), tile, acc1, macc1, &bad_scale);
 			}
+			q8one_fold(acc1);
+			q8one_fold(macc1);
+			for (int l = 0; l < 32; l += 4)
+				for (int h = 0; h < 2; h++)
+				{
+					const int	row = r0 + (l >> 2) + 8 * h;
+
+					if (row < M)
+						got1[row] = acc1[l][2 * h] + macc1[l][2 * h];
+				}
 			for (int l = 0; l < 32; l++)
 				for (int i = 0; i < 4; i++)
 				{
@@ -651,6 +804,15 @@ test_q8mma_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 		tl.check(bad_rec == 0 && e <= 2e-6,
 				 "q8mma lanes %-5s M=%d K=%d n=%d: rel err %.2e vs its reference (tol 2e-6)%s",
 				 ds_type_name(T), M, K, n, e, bad_rec ? ", records or fragments not all written" : "");
+		if (n == 1)
+		{
+			double		e1 = rel_err(got1.data(), ref.data(), got1.size());
+
+			tl.check(bad_scale == 0 && e1 <= 2e-6,
+					 "q8mma lanes, one-vector form (k-blocks as columns) %-5s M=%d K=%d: rel err %.2e "
+					 "vs its reference (tol 2e-6), mscale == mfrag's scales%s", ds_type_name(T), M, K,
+					 e1, bad_scale ? " NOT" : "");
+		}
 	}
 	else
 	{
@@ -1315,6 +1477,7 @@ main(void)
 		test_q8_emulated<T>(rng, tl, 13, 1536, 3);
 	DSQ_FOR_EACH_TYPE(Q8EMU)
 #define Q8MMA(T) test_q8mma_emulated<T>(rng, tl, 21, 256, 1); \
+		test_q8mma_emulated<T>(rng, tl, 45, 1024, 1); \
 		test_q8mma_emulated<T>(rng, tl, 37, 768, 3); \
 		test_q8mma_emulated<T>(rng, tl, 16, 1280, 8);
 	DSQ_FOR_EACH_TYPE(Q8MMA)
