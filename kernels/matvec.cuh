@@ -28,15 +28,15 @@ int			ds_matvec_dp4a_launch(ds_cuda_context *ctx, cudaStream_t stream,
 /*
  * The tensor-core small-batch product with the weights' integers
  * (matvec_q8mma.cu), with its knobs: ks segments of K, mt m16 tiles (1 or
- * 2, types that allow 2) per unit, wsmode the split-K hand-over (1 word
- * slots, 2 partials behind a fence); 0 = the built-in choice.  K % 256 ==
- * 0.
+ * 2, types that allow 2) per unit, handover the split-K hand-over (1 word
+ * slots, 2 partials behind a fence, 3 within the block: ks 4 or 2 chosen
+ * here); 0 = the built-in choice.  K % 256 == 0.
  */
 int			ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   const void *w, int wtype, int M, int K,
 								   const void *x, ds_cuda_dtype xtype, int ldx, int n,
 								   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt,
-								   int wsmode);
+								   int handover);
 
 /*
  * The same product with the weights streamed by the copy engine into a

@@ -29,7 +29,10 @@
  *    (ds_wslot_take_range, a few slots per round trip); above, to
  *    partials in the workspace behind a fence, which the last reads all at
  *    once (the word slots lost up to 9% there, 3584x18944 with 13
- *    segments).
+ *    segments).  A third hand-over (ds_cuda_matvec_q8mma_tuned, handover
+ *    3) splits K in 4 or 2 segments held by the warps of one block, which
+ *    hand their sums over through shared memory at a named barrier: no
+ *    round trip to memory at all, fewer warps.
  *
  *  - F16/BF16 (tile_float): the same copies and units, 16 rows x 128
  *    elements per step, the weights straight from shared memory as A
@@ -62,6 +65,11 @@ constexpr int KS_MAX = 16;
  * last to count takes them, a few slots per round trip); above, through
  * partials behind a fence, read all at once */
 constexpr int WS_KS_MAX = 8;
+
+/* how the split-K sums are handed over (the kernel's HM) */
+constexpr int HM_FENCE = 0;		/* partials behind a fence, a counter */
+constexpr int HM_WSLOT = 1;		/* word slots, a counter */
+constexpr int HM_BLOCK = 2;		/* within the block: the ring, a named barrier */
 
 /* types whose units can hold two m16 tiles (32 rows) */
 template <int T>
@@ -223,7 +231,7 @@ tile_float(const QArgs &a, const uint8_t *stage, int tile, int lane, float (&acc
 	}
 }
 
-template <int T, bool ONE, int MTP, bool WS>
+template <int T, bool ONE, int MTP, int HM>
 __global__ void __launch_bounds__(QT, QCfg<T, MTP>::MINB)
 k_q8mma(QArgs a)
 {
@@ -398,7 +406,35 @@ k_q8mma(QArgs a)
 #pragma unroll
 			for (int i = 0; i < 4; i++)
 				v[4 * m + i] = acc[m][i] + macc[m][i];
-		if constexpr (WS)
+		if constexpr (HM == HM_BLOCK)
+		{
+			/* the row block's ks (2 or 4) segments are warps of this block
+			 * (units of a block: warps in order, one unit each): each
+			 * stores its sums at the start of its ring, the job's warps
+			 * meet at a named barrier, and the last segment's warp adds
+			 * them in segment order (-0 + p0 = p0 exactly) */
+			float	   *red = (float *) (smem + warp * C::WARP) + lane;
+
+			ds_cp_async_wait<0>();
+			__syncwarp();
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				red[32 * i] = v[i];
+			asm volatile("bar.sync %0, %1;\n" :: "r"(1 + warp / a.ks), "r"(32 * a.ks) : "memory");
+			if (seg != a.ks - 1)
+				continue;
+
+			const float *r0p = (const float *) (smem + (warp - seg) * C::WARP) + lane;
+
+#pragma unroll
+			for (int i = 0; i < C::NV; i++)
+				v[i] = -0.0f;
+			for (int k = 0; k < a.ks; k++)
+#pragma unroll
+				for (int i = 0; i < C::NV; i++)
+					v[i] += r0p[k * (C::WARP / 4) + 32 * i];
+		}
+		else if constexpr (HM == HM_WSLOT)
 		{
 			/* word slots and a counter: each unit stores its sums (no
 			 * fence) and counts itself; the last to count adds the job's
@@ -485,11 +521,11 @@ k_q8mma(QArgs a)
 template <int T, int MTP>
 int
 q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
-			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int wsmode)
+			 const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int handover)
 {
 	using C = QCfg<T, MTP>;
-	static int	smem_set[4] = {0, 0, 0, 0},
-				per_sm = 0;
+	static int	per_sm = 0,		/* blocks per multiprocessor, the counter hand-overs */
+				per_sm_b = 0;	/* the same within the block */
 	const int	nt = K / C::TK;
 	const int	njobs = (M + C::RJ - 1) / C::RJ;
 	const size_t xb_bytes = ds_ws_round((size_t) K * (C::FLOAT ? 32 : 8));
@@ -497,22 +533,27 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const size_t xr_bytes = T == DS_TYPE_F16 ? ds_ws_round((size_t) (K / 128) * 8 * 4) :
 		C::FLOAT ? 0 : ds_ws_round((size_t) (K / 32) * 4 * dsq8::MREC<T> * 4);
 
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true, MTP, false>, C::SMEM, &smem_set[0]));
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false, MTP, false>, C::SMEM, &smem_set[1]));
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, true, MTP, true>, C::SMEM, &smem_set[2]));
-	DS_CUDA_CHECK(ds_set_smem(k_q8mma<T, false, MTP, true>, C::SMEM, &smem_set[3]));
+	/* the kernel's instances: one vector or more, and the hand-over */
+	void		(*const kerns[2][3]) (QArgs) = {
+		{k_q8mma<T, false, MTP, HM_FENCE>, k_q8mma<T, false, MTP, HM_WSLOT>, k_q8mma<T, false, MTP, HM_BLOCK>},
+		{k_q8mma<T, true, MTP, HM_FENCE>, k_q8mma<T, true, MTP, HM_WSLOT>, k_q8mma<T, true, MTP, HM_BLOCK>}};
+
 	if (per_sm == 0)
 	{
-		int			p[4] = {0, 0, 0, 0};
+		int			p[2][3];
 
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[0], k_q8mma<T, true, MTP, false>, QT, C::SMEM));
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[1], k_q8mma<T, false, MTP, false>, QT, C::SMEM));
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[2], k_q8mma<T, true, MTP, true>, QT, C::SMEM));
-		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[3], k_q8mma<T, false, MTP, true>, QT, C::SMEM));
-		per_sm = min(min(p[0], p[1]), min(p[2], p[3]));
+		for (int o = 0; o < 2; o++)
+			for (int h = 0; h < 3; h++)
+			{
+				DS_CUDA_CHECK(cudaFuncSetAttribute(kerns[o][h], cudaFuncAttributeMaxDynamicSharedMemorySize,
+												   C::SMEM));
+				DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&p[o][h], kerns[o][h], QT, C::SMEM));
+			}
+		per_sm_b = min(p[0][HM_BLOCK], p[1][HM_BLOCK]);
+		per_sm = min(min(p[0][HM_FENCE], p[1][HM_FENCE]), min(p[0][HM_WSLOT], p[1][HM_WSLOT]));
 	}
-	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the int8 tensor-core kernel does not fit on a multiprocessor");
-
+	DS_REQUIRE(per_sm > 0 && per_sm_b > 0, DS_CUDA_ERR_CUDA,
+			   "the int8 tensor-core kernel does not fit on a multiprocessor");
 	const long	cap = (long) per_sm * ctx->sm_count * QW;	/* resident warps */
 
 	/* split K so that the units (row block, segment) come close to the
@@ -522,6 +563,17 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	if (njobs > DS_COUNTERS)
 		ks = 1;
 	ks = max(1, min(ks, nt));
+	/* within the block: 4 or 2 segments (a block's warps hold whole row
+	 * blocks), none empty, a unit per warp; else no split */
+	if (handover == 3)
+	{
+		const long	cap_b = (long) per_sm_b * ctx->sm_count * QW;
+
+		ks = 1;
+		for (int c = 4; c >= 2 && ks == 1; c /= 2)
+			if ((nt + (nt + c - 1) / c - 1) / ((nt + c - 1) / c) == c && (long) njobs * c <= cap_b)
+				ks = c;
+	}
 
 	const int	ntk = (nt + ks - 1) / ks;
 
@@ -530,9 +582,11 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const long	units = (long) njobs * ks;
 	/* the split-K hand-over: word slots up to WS_KS_MAX segments, in an
 	 * instance of its own so that the other keeps its code */
-	const bool	ws = ks > 1 && (wsmode ? wsmode == 1 : ks <= WS_KS_MAX);
+	const int	hm = ks == 1 ? HM_FENCE : handover == 3 ? HM_BLOCK :
+		(handover ? handover == 1 : ks <= WS_KS_MAX) ? HM_WSLOT : HM_FENCE;
 	const size_t slot_bytes = (size_t) units * C::NV * 32 * 4;
-	const size_t part_bytes = ks > 1 && !ws ? ds_ws_round(slot_bytes) : 0;
+	const size_t part_bytes = ks > 1 && hm == HM_FENCE ? ds_ws_round(slot_bytes) : 0;
+	const bool	ws = hm == HM_WSLOT;
 
 	DS_REQUIRE(xb_bytes + xr_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
 			   "workspace too small for the int8 x fragments and split-K sums");
@@ -557,7 +611,8 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.ks = ks;
 	a.ntk = ntk;
 	a.units = (int) units;
-	a.upw = (int) ((units + cap - 1) / cap);
+	/* a unit per warp within the block (its warps hold whole row blocks) */
+	a.upw = hm == HM_BLOCK ? 1 : (int) ((units + cap - 1) / cap);
 	a.xb = (const uint4 *) xb;
 	a.xr = (const uint4 *) xr;
 	a.wslots = ctx->wslots;
@@ -568,8 +623,7 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	a.y_bf16 = y_bf16;
 	a.xsplit = !x_bf16;
 
-	const auto	kern = n == 1 ? (ws ? k_q8mma<T, true, MTP, true> : k_q8mma<T, true, MTP, false>) :
-		(ws ? k_q8mma<T, false, MTP, true> : k_q8mma<T, false, MTP, false>);
+	const auto	kern = kerns[n == 1][hm];
 	const int	warps = (int) ((units + a.upw - 1) / a.upw);
 	DS_CUDA_CHECK(ds_launch_pdl(kern, (warps + QW - 1) / QW, QT, C::SMEM, stream, a));
 	return DS_CUDA_OK;
@@ -590,20 +644,20 @@ q8mma_mt(int wtype, int M, int K)
 template <int T>
 static int
 q8mma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
-		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int mt, int wsmode)
+		   const void *x, int x_bf16, int ldx, int n, void *y, int y_bf16, int ldy, int ks, int mt, int handover)
 {
 	if constexpr (MT2_OK<T>)
 	{
 		if ((mt ? mt : q8mma_mt(T, M, K)) == 2)
-			return q8mma_launch<T, 2>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks, wsmode);
+			return q8mma_launch<T, 2>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks, handover);
 	}
-	return q8mma_launch<T, 1>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks, wsmode);
+	return q8mma_launch<T, 1>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, ks, handover);
 }
 
 int
 ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int wtype,
 					   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
-					   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt, int wsmode)
+					   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt, int handover)
 {
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the int8 tensor-core product needs K % 256 == 0");
@@ -612,7 +666,7 @@ ds_matvec_q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 #define Q8M_CASE(T) \
 		case T: \
 			return q8mma_type<T>(ctx, stream, w, M, K, x, xtype == DS_CUDA_BF16, ldx, n, y, \
-								 ytype == DS_CUDA_BF16, ldy, ks, mt, wsmode);
+								 ytype == DS_CUDA_BF16, ldy, ks, mt, handover);
 		Q8M_CASE(DS_TYPE_Q4_0)
 		Q8M_CASE(DS_TYPE_Q4_1)
 		Q8M_CASE(DS_TYPE_Q5_0)
@@ -634,4 +688,15 @@ ds_cuda_matvec_q8mma(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w,
 					 void *y, ds_cuda_dtype ytype, int ldy)
 {
 	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 0, 0, 0);
+}
+
+extern "C" int
+ds_cuda_matvec_q8mma_tuned(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int wtype,
+						   int M, int K, const void *x, ds_cuda_dtype xtype, int ldx, int n,
+						   void *y, ds_cuda_dtype ytype, int ldy, int ks, int mt, int handover)
+{
+	DS_REQUIRE(ks >= 0 && ks <= KS_MAX && mt >= 0 && mt <= 2 && handover >= 0 && handover <= 3,
+			   DS_CUDA_ERR_ARG, "q8mma knobs: ks 0-16, mt 0-2, handover 0-3");
+	return ds_matvec_q8mma_launch(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, ks, mt,
+								  handover);
 }

@@ -25,8 +25,9 @@
  *
  * Paths at n <= 8 (the int8 ones need K % 256 == 0, their times include
  * quantizing x): "mma" (matvec.cu), "dp4a" (matvec_dp4a.cu), "q8mma" and
- * "q8m16" (matvec_q8mma.cu, 16-row units forced; "q8mws" / "q8mfe" its
- * split-K sums through word slots / partials behind a fence), "q8tma"
+ * "q8m16" (matvec_q8mma.cu, 16-row units forced; "q8mws" / "q8mfe" /
+ * "q8mib" its split-K sums through word slots / partials behind a fence /
+ * within the block), "q8tma"
  * (matvec_q8tma.cu) and its variants "q8ts4" / "q8ts1" (4 or 1 tiles per
  * step), "q8t1" (16 rows per warp), "q8tg66" (66 blocks), "q8txs" (x
  * copied into each stage by the copy engine), "q8tl1".."q8tl3" (the
@@ -599,7 +600,8 @@ main(int argc, char **argv)
 							   {"tma16x2048", 13}, {"q8ts1", 14},
 							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19},
 							   {"wgmcp", 20}, {"q8tl1", 21}, {"q8tl2", 22}, {"q8tl3", 23},
-							   {"q8tl0", 24}, {"wgm128", 25}, {"wgmnh", 26}, {"q8mws", 27}, {"q8mfe", 28}};
+							   {"q8tl0", 24}, {"wgm128", 25}, {"wgmnh", 26}, {"q8mws", 27}, {"q8mfe", 28},
+							   {"q8mib", 29}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
 					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
@@ -612,7 +614,7 @@ main(int argc, char **argv)
 						continue;
 					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
 						continue;
-					if ((p.kind == 4 || p.kind == 27 || p.kind == 28) && (n > 8 || sh.K % 256 != 0))
+					if ((p.kind == 4 || (p.kind >= 27 && p.kind <= 29)) && (n > 8 || sh.K % 256 != 0))
 						continue;
 					/* q8mma with 16-row units forced, where it could take 32 */
 					if (p.kind == 5 && (n > 8 || sh.K % 256 != 0 || type == DS_TYPE_Q8_0 ||
@@ -661,10 +663,10 @@ main(int argc, char **argv)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0,
 														  p.kind == 5 ? 1 : 0, 0);
-						if (p.kind == 27 || p.kind == 28)
+						if (p.kind == 27 || p.kind == 28 || p.kind == 29)
 							return ds_matvec_q8mma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														  sh.K, n, y, DS_CUDA_F32, sh.M, 0, 0,
-														  p.kind == 27 ? 1 : 2);
+														  p.kind == 27 ? 1 : p.kind == 28 ? 2 : 3);
 						if ((p.kind >= 6 && p.kind <= 8) || p.kind == 14 || p.kind == 16 || p.kind == 18 ||
 							(p.kind >= 21 && p.kind <= 24))
 							return ds_matvec_q8tma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,

@@ -101,10 +101,11 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 
 enum Path
 {
-	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC, P_WGMMA, P_Q8TLAG
+	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC, P_WGMMA, P_Q8TLAG,
+	P_Q8MIB
 };
 static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc",
-	"wgmma", "q8tlag"};
+	"wgmma", "q8tlag", "q8mib"};
 
 /* element i of a y read back from the device, f32 or bf16 */
 static float
@@ -148,7 +149,8 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	/* the dp4a and q8mma kernels compute with x quantized to int8: their own
 	 * reference */
-	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC || path == P_Q8TLAG ||
+	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8MIB || path == P_Q8TMA || path == P_Q8TXS ||
+		path == P_Q8TSC || path == P_Q8TLAG ||
 		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
 		 ds_cuda_matvec_path(type, M, K, n) != DS_CUDA_MATVEC_MMA);
 	std::vector<float> ref32;
@@ -190,6 +192,9 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			break;
 		case P_Q8TMA:
 			rc = ds_cuda_matvec_q8tma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_Q8MIB:			/* q8mma with K split among one block's warps */
+			rc = ds_cuda_matvec_q8mma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy, 0, 0, 3);
 			break;
 		case P_Q8TXS:			/* x staged by the copy engine */
 			rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy, 0, 0, 1, 0);
@@ -237,8 +242,8 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	double		e = rel_err(g.data(), r.data(), g.size());
 	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
-		path == P_Q8MMA || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC || path == P_Q8TLAG ||
-		(path == P_MATMUL && n <= 8);
+		path == P_Q8MMA || path == P_Q8MIB || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
+		path == P_Q8TLAG || (path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
 	tl.check(e <= tol, "%-6s %-5s M=%-5d K=%-5d n=%-3d x %s y %s%s: rel err %.2e (tol %.0e)%s",
@@ -305,6 +310,14 @@ test_products(void)
 			/* large enough for 32-row units where the type has them */
 			test_product(type, 8193, 4096, 3, P_Q8MMA, false, false);
 			test_product(type, 2049, 16384, 8, P_Q8MMA, true, false);
+			/* K split among one block's warps: 4 segments (1024, 3584,
+			 * 16384) or 2 (1536 for the int8 types), row tails, odd row
+			 * blocks per block, every n */
+			test_product(type, 129, 1024, 3, P_Q8MIB, false, false);
+			test_product(type, 3584, 3584, 8, P_Q8MIB, false, true, 8);
+			test_product(type, 1537, 1536, 1, P_Q8MIB, true, false);
+			test_product(type, 8193, 1536, 6, P_Q8MIB, false, false);
+			test_product(type, 77, 16384, 2, P_Q8MIB, false, false);
 		}
 		/* the bulk-copy int8 kernel (quantized types): fewer steps than
 		 * blocks, one row block cut among several blocks (3 rows, 3
@@ -648,6 +661,79 @@ test_determinism(void)
 	else if (ok_call(rc, "wgmma"))
 		tl.check(differ == 0, "wgmma (row tiles shared by ~16 blocks): four runs bit-identical (%d differ)",
 				 differ);
+}
+
+/*
+ * q8mma's split-K hand-overs add the segments' sums in the same order:
+ * with the same segments, word slots, partials behind a fence and the
+ * block's own shared memory give the same bits (the last with the segment
+ * count it picks, 4 or 2: given to the others as ks).
+ */
+static void
+test_q8mma_handover(void)
+{
+	if (unlisted(only, "q8mma"))
+		return;
+
+	const int	types[] = {DS_TYPE_Q4_0, DS_TYPE_Q5_0, DS_TYPE_Q4_K, DS_TYPE_Q6_K, DS_TYPE_Q8_0,
+		DS_TYPE_F16, DS_TYPE_BF16};
+	const struct
+	{
+		int			M,
+					K,
+					n;
+	}			shapes[] = {{129, 1024, 1}, {1000, 1536, 5}, {77, 4096, 8}, {3584, 3584, 2}};
+
+	for (int type : types)
+	{
+		if (unlisted(types_only, ds_type_name(type)))
+			continue;
+		for (const auto &sh : shapes)
+		{
+			const bool	fl = type == DS_TYPE_F16 || type == DS_TYPE_BF16;
+			const int	nt = sh.K / (fl ? 128 : 256);
+			auto		fits = [nt] (int c) {
+				const int	ntk = (nt + c - 1) / c;
+
+				return (nt + ntk - 1) / ntk == c;
+			};
+			const int	ks = fits(4) ? 4 : fits(2) ? 2 : 1;
+			std::vector<uint8_t> w = random_weights(type, sh.M, sh.K, *rng);
+			std::vector<float> xr;
+			std::vector<uint8_t> xh;
+
+			make_x(sh.n, sh.K, sh.K, false, xr, xh);
+
+			Dev			dw(w.size()),
+						dx(xh.size()),
+						dy((size_t) sh.n * sh.M * 4);
+			std::vector<float> y[3];
+			bool		ok = true;
+
+			dw.put(w.data());
+			dx.put(xh.data());
+			for (int h = 0; h < 3 && ok; h++)
+			{
+				y[h].resize((size_t) sh.n * sh.M);
+				dy.poison();
+				ok = ok_call(ds_cuda_matvec_q8mma_tuned(ctx, 0, dw.p, type, sh.M, sh.K, dx.p, DS_CUDA_F32, sh.K,
+														sh.n, dy.p, DS_CUDA_F32, sh.M, h == 2 ? 0 : ks, 0,
+														h + 1), "q8mma tuned");
+				if (ok)
+					dy.get(y[h].data());
+			}
+			if (!ok)
+				continue;
+			tl.check(memcmp(y[0].data(), y[1].data(), y[0].size() * 4) == 0 &&
+					 memcmp(y[0].data(), y[2].data(), y[0].size() * 4) == 0,
+					 "q8mma %-4s M=%-5d K=%-5d n=%d, %d segments: word slots, fence and within the block "
+					 "bit-identical", ds_type_name(type), sh.M, sh.K, sh.n, ks);
+		}
+	}
+	/* the knobs' range */
+	tl.check(ds_cuda_matvec_q8mma_tuned(ctx, 0, nullptr, DS_TYPE_Q4_0, 16, 256, nullptr, DS_CUDA_F32, 256, 1,
+										nullptr, DS_CUDA_F32, 16, 0, 0, 4) == DS_CUDA_ERR_ARG,
+			 "q8mma tuned with handover 4 -> DS_CUDA_ERR_ARG");
 }
 
 /* dequantize to f32 (exact) and bf16 (rounded exact value) */
@@ -1306,6 +1392,7 @@ main(void)
 		test_products();
 		test_cublas_f16();
 		test_q8mma_f16();
+		test_q8mma_handover();
 		test_graph(!unlisted(only, "q8tma") ? 3 : !unlisted(only, "q8mma") ? 2 : 1);
 		test_split_state();
 		printf("gpu-test (%s only): %d passed, %d failed\n", only, tl.passed, tl.failed);
@@ -1318,6 +1405,7 @@ main(void)
 	test_products();
 	test_cublas_f16();
 	test_q8mma_f16();
+	test_q8mma_handover();
 	test_determinism();
 	test_graph(0);
 	test_graph(1);
