@@ -97,16 +97,17 @@ use_fused(int wtype, int M, int n)
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
  *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
- *    the quantized types (Q6_K with M % 8 == 0) since later sharers hand
+ *    the quantized types but Q8_0 (below; Q6_K with M % 8 == 0) since later sharers hand
  *    their split-K sums over in word slots (2026-11-29, one run, n = 8:
  *    Q4_0 7.47 us against q8mma's 8.45, Q4_1 7.74 / 8.57, Q5_0 8.18 /
  *    9.20, Q8_0 9.59 / 10.03, Q4_K 7.91 / 8.70, Q5_K 8.37 / 9.55, Q6_K
  *    9.71 / 11.87; both within 3-10% of their one-vector time, so n = 5-7
  *    the same way).
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
- *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster;
- *    there Q8_0 at 4 vectors takes q8tma (2026-11-29, one run: 9.50 us
- *    against dp4a's 12.38 and q8mma's 9.98; at 2 dp4a took 7.72).
+ *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
+ *    Q8_0 there goes to q8mma at 3-8 vectors, whose in-block hand-over
+ *    it then takes (2026-11-30, two runs: 8.9 us at 3, 4 and 8 vectors,
+ *    against dp4a's 11.7 at 3 and q8tma's 9.5-9.6 at 4-8).
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
  *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 and F16
  *    q8mma except on the smallest (M K < 2^22).
@@ -149,13 +150,14 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if ((n >= 5 || (n == 4 && wtype == DS_TYPE_Q8_0)) && !fl && M >= 4096 && M < 16384 && K <= 2048 &&
+	if (n >= 5 && !fl && wtype != DS_TYPE_Q8_0 && M >= 4096 && M < 16384 && K <= 2048 &&
 		(wtype != DS_TYPE_Q6_K || M % 8 == 0))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;
 	if (n >= 3)
-		return !fl && M >= 4096 && M < 16384 && K <= 2048 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+		return !fl && wtype != DS_TYPE_Q8_0 && M >= 4096 && M < 16384 && K <= 2048 ? DS_CUDA_MATVEC_DP4A :
+			DS_CUDA_MATVEC_Q8MMA;
 	if (wtype == DS_TYPE_BF16 || (wtype == DS_TYPE_F16 && n == 2))
 		return mk < (1L << 22) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (wtype == DS_TYPE_F16)

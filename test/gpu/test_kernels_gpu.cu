@@ -369,8 +369,8 @@ test_products(void)
 		test_product(type, 16384, 2048, 3, P_SMALL, false, false);	/* Q6_K: q8tma from 2^25 weights */
 		test_product(type, 2056, 16384, 5, P_SMALL, false, true);	/* few rows, long K: q8tma at 2-8 */
 		test_product(type, 2056, 16384, 1, P_SMALL, false, false);	/* and at one (Q4_1 dp4a) */
-		test_product(type, 8200, 1536, 6, P_SMALL, false, false);	/* 8960x1536-like: q8tma at 5-8 */
-		test_product(type, 8200, 1536, 4, P_SMALL, false, false);	/* and Q8_0 at 4 (the others dp4a) */
+		test_product(type, 8200, 1536, 6, P_SMALL, false, false);	/* 8960x1536-like: q8tma at 5-8, */
+		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* dp4a at 3-4; Q8_0 q8mma in-block */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
 		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q4_K q8mma */
 		/* larger batches */
