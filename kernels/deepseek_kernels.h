@@ -212,9 +212,10 @@ DS_CUDA_API int			ds_cuda_matvec_q8tma(ds_cuda_context *ctx, ds_cuda_stream stre
  * ds_cuda_matvec_q8mma() with its knobs, for tests and measurements: ks =
  * segments of K (0-16; 0 = by shape), mt = m16 tiles per unit (1, 2; 0 =
  * by shape; 2 only where the type allows it), handover = how the split-K
- * sums meet: 0 by the segment count, 1 word slots, 2 partials behind a
- * fence, 3 within the block (4 or 2 segments held by one block's warps,
- * chosen here; ks ignored).  Same numerics, bit-identical results.
+ * sums meet: 0 as ds_cuda_matvec_q8mma() (by type, shape and batch), 1
+ * word slots, 2 partials behind a fence, 3 within the block (4 or 2
+ * segments held by one block's warps, chosen here; ks ignored).  Same
+ * numerics, bit-identical results.
  */
 DS_CUDA_API int			ds_cuda_matvec_q8mma_tuned(ds_cuda_context *ctx, ds_cuda_stream stream,
 									   const void *w, int wtype, int M, int K,

@@ -106,7 +106,7 @@ use_fused(int wtype, int M, int n)
  *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
  *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
  *    Q8_0 there goes to q8mma at 3-8 vectors, whose in-block hand-over
- *    it then takes (2026-11-30, two runs: 8.9 us at 3, 4 and 8 vectors,
+ *    it then takes (2026-11-29, two runs: 8.9 us at 3, 4 and 8 vectors,
  *    against dp4a's 11.7 at 3 and q8tma's 9.5-9.6 at 4-8).
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
  *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 and F16
@@ -116,7 +116,7 @@ use_fused(int wtype, int M, int n)
  *    Q6_K; not Q8_0, Q4_1, where dp4a won by 2-8%), and BF16 on all but
  *    the smallest.  On few rows with a long K (M K >= 2^25, K >= 8192:
  *    3584x18944) q8tma but for Q4_1 (dp4a) since the one-vector tile
- *    (q8mma.cuh q8_tile1; 2026-11-30, same run: Q4_0 18.5 us against
+ *    (q8mma.cuh q8_tile1; 2026-11-29, same run: Q4_0 18.5 us against
  *    q8mma's 19.9, Q8_0 25.1 / 26.9, Q5_0 21.5 against dp4a's 22.6; Q4_1
  *    dp4a 19.1 against 20.1); Q4_K and Q5_K there since its split-K sums
  *    stopped writing the last sharer's slot.  On 1536x8960-like products

@@ -557,7 +557,7 @@ q8mma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	const long	cap = (long) per_sm * ctx->sm_count * QW;	/* resident warps */
 
 	/* by default the in-block hand-over where it measured faster (H200,
-	 * 2026-11-30, two runs, 3-8 vectors): Q8_0 on 3584x3584 7-9% and
+	 * 2026-11-29, two runs, 3-8 vectors): Q8_0 on 3584x3584 7-9% and
 	 * 8960x1536 7-10% (the other types 4-12% slower there), F16 and BF16
 	 * on 1536x1536 9-12% (on the larger shapes even or up to 10% slower) */
 	if (handover == 0 && n >= 3 &&
