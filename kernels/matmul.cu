@@ -94,6 +94,10 @@ use_fused(int wtype, int M, int n)
  *    to 2 per block, which made it 1-7% faster there at 2-8 vectors in
  *    one run (Q4_K n = 8 21.3 us against q8mma's 22.6, Q5_K 24.1 against
  *    25.9).
+ *  - Q4_K and Q5_K at 2-8 vectors on 1536x8960-like products (M K >=
+ *    2^23, K >= 8192): q8tma (H200, three runs of 2026-11-29 at 2, 3, 4
+ *    and 8 vectors: Q4_K 10.4-10.6 us against q8mma's 10.8-10.9, Q5_K
+ *    11.0-11.1 against 11.9-12.1; the other types 1-25% the other way).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
  *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
@@ -149,6 +153,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
+		return DS_CUDA_MATVEC_Q8TMA;
+	if (n >= 2 && (wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K) && mk >= (1L << 23) && K >= 8192)
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5 && !fl && wtype != DS_TYPE_Q8_0 && M >= 4096 && M < 16384 && K <= 2048 &&
 		(wtype != DS_TYPE_Q6_K || M % 8 == 0))

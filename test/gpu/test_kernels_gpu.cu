@@ -373,6 +373,7 @@ test_products(void)
 		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* dp4a at 3-4; Q8_0 q8mma in-block */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
 		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q4_K q8mma */
+		test_product(type, 1032, 8448, 4, P_SMALL, false, false);	/* and Q4_K, Q5_K q8tma at 2-8 */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
 		test_product(type, 200, 2048, 37, P_FUSED, true, false);
