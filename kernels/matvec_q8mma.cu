@@ -389,8 +389,8 @@ k_q8mma(QArgs a)
 				dsq8mma::q8_tile1<T, MT, C::PITCH>(a.xb, a.xr, stage, (uint32_t) r0 * a.rb, a.rb, rv, tile,
 												   lane, acc, macc);
 			else
-				dsq8mma::q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, stage, (uint32_t) r0 * a.rb,
-													   a.rb, rv, tile, lane, acc, macc);
+				dsq8mma::q8_tile<T, MT, C::PITCH>(a.xb, a.xr, a.nb, stage, (uint32_t) r0 * a.rb, a.rb, rv,
+												  tile, lane, acc, macc);
 			slot = slot + 1 == QS ? 0 : slot + 1;
 			__syncwarp();
 		}

@@ -349,14 +349,14 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 						q8_tile1<T, MT, C::PITCH, true>(xs, xs + C::XB / 16, st, roff, a.rb, rv, tile, lane,
 														acc, macc, col, coff);
 					else
-						q8_tile<T, ONE, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, roff, a.rb, rv,
-															 tile, lane, acc, macc, col, coff);
+						q8_tile<T, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, roff, a.rb, rv, tile,
+													   lane, acc, macc, col, coff);
 				}
 				else if constexpr (ONE)
 					q8_tile1<T, MT, C::PITCH>(a.xb, a.xr, st, roff, a.rb, rv, tile, lane, acc, macc, -1, coff);
 				else
-					q8_tile<T, ONE, MT, C::PITCH>(a.xb, a.xr, a.nb, st, roff, a.rb, rv, tile, lane, acc, macc,
-												  -1, coff);
+					q8_tile<T, MT, C::PITCH>(a.xb, a.xr, a.nb, st, roff, a.rb, rv, tile, lane, acc, macc, -1,
+											 coff);
 			}
 			__syncwarp();
 			if (lane == 0)

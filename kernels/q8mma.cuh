@@ -200,7 +200,7 @@ tile_rows(const uint8_t *stage, uint32_t row_off0, uint32_t rb, int rv, int tile
 	(void) coff;
 }
 
-template <int T, bool ONE, int MT, int PITCH, bool XS = false>
+template <int T, int MT, int PITCH, bool XS = false>
 __device__ __forceinline__ void
 q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t row_off0,
 		uint32_t rb, int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4],
@@ -258,9 +258,8 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
 				}
 				else
 					mma_k32(c, lo[0], lo[1], hi[0], hi[1], b0, b1, cq);
-				/* one vector: only column 0 (values 0 and 2) */
 #pragma unroll
-				for (int i = 0; i < 4; i += ONE ? 2 : 1)
+				for (int i = 0; i < 4; i++)
 					dsq8::mcomb<T>(acc[m][i], macc[m][i], c[i], c2[i], s0[i >> 1], s1[i >> 1],
 								   dx[i & 1], ndxm[i & 1], __uint_as_float(i & 1 ? r2.y : r2.x));
 			}
