@@ -420,7 +420,14 @@ k_q8mma(QArgs a)
 #pragma unroll
 			for (int i = 0; i < C::NV; i++)
 				red[32 * i] = v[i];
-			asm volatile("bar.sync %0, %1;\n" :: "r"(1 + warp / a.ks), "r"(32 * a.ks) : "memory");
+			/* barrier numbers as immediates (one in a register reserves
+			 * all 16): the 4 warps at 1, or each pair at 1 or 2 */
+			if (a.ks == 4)
+				asm volatile("bar.sync 1, 128;\n" ::: "memory");
+			else if (warp < 2)
+				asm volatile("bar.sync 1, 64;\n" ::: "memory");
+			else
+				asm volatile("bar.sync 2, 64;\n" ::: "memory");
 			if (seg != a.ks - 1)
 				continue;
 
