@@ -94,24 +94,36 @@ use_fused(int wtype, int M, int n)
  *    to 2 per block, which made it 1-7% faster there at 2-8 vectors in
  *    one run (Q4_K n = 8 21.3 us against q8mma's 22.6, Q5_K 24.1 against
  *    25.9).
- *  - Q4_K and Q5_K at 2-8 vectors on 1536x8960-like products (M K >=
- *    2^23, K >= 8192): q8tma (H200, three runs of 2026-11-29 at 2, 3, 4
- *    and 8 vectors: Q4_K 10.4-10.6 us against q8mma's 10.8-10.9, Q5_K
- *    11.0-11.1 against 11.9-12.1; the other types 1-25% the other way).
+ *  - Q4_K, Q5_K and Q5_0 at 2-8 vectors on 1536x8960-like products (M K
+ *    >= 2^23, K >= 8192): q8tma (H200, three runs of 2026-11-29 at 2, 3,
+ *    4 and 8 vectors: Q4_K 10.4-10.6 us against q8mma's 10.8-10.9, Q5_K
+ *    11.0-11.1 against 11.9-12.1; Q5_0 since q8tma's aligned grid, 10.5-10.6
+ *    against 11.0-11.1; the other types within 3% or the other way).
+ *  - Since q8tma's aligned grid (matvec_q8tma.cu aligned_grid: few row
+ *    blocks, each whole to a block or shared by 2-4 in aligned parts;
+ *    H200, 2026-11-29, one run at 1, 2, 4 and 8 vectors):
+ *    8960x1536-like products (M 4096-16383, 1024 <= K <= 2048) go to q8tma
+ *    at 2-8 vectors for the quantized types but Q8_0 (Q4_0 5.8-6.0 us
+ *    against dp4a's 6.0-7.0 and the old q8tma's 7.2-7.5; Q4_K 6.6-6.7
+ *    against 7.0-7.9; Q6_K 9.1 against 9.2-9.7), Q5_0 from 4 (6.7 against
+ *    dp4a's 6.7 at 2), and at one vector Q4_0, Q4_K and Q6_K (5.4, 5.7, 7.7
+ *    us against dp4a's 6.0, 6.0, 8.4); 3584x3584-like ones (M < 4096, K
+ *    <= 4096, 2^23-2^25 weights) at 2-8 vectors for Q4_0, Q5_0, Q4_K and
+ *    Q5_K, Q4_1 from 3 (Q4_0 6.9-7.2 against q8mma's 7.4-7.5; Q4_1 at 2
+ *    dp4a 6.7 against 7.3); 1536x1536-like ones (2^21-2^23 weights) at
+ *    4-8 vectors for the same types (Q4_0 4.3 / 4.6 against q8mma's 4.8 /
+ *    4.9 at 4 / 8; dp4a at 2: 3.6 against 4.3); 3584x18944 at one vector
+ *    also Q4_1 (17.9 against dp4a's 19.5) and at 2-8 Q8_0 (26.3-27.4
+ *    against q8mma's 27.7-28.1).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
  *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
- *    the quantized types but Q8_0 (below; Q6_K with M % 8 == 0) since later sharers hand
- *    their split-K sums over in word slots (2026-11-29, one run, n = 8:
- *    Q4_0 7.47 us against q8mma's 8.45, Q4_1 7.74 / 8.57, Q5_0 8.18 /
- *    9.20, Q8_0 9.59 / 10.03, Q4_K 7.91 / 8.70, Q5_K 8.37 / 9.55, Q6_K
- *    9.71 / 11.87; both within 3-10% of their one-vector time, so n = 5-7
- *    the same way).
- *  - 3-4 vectors: q8mma, except the quantized types on 8960x1536-like
- *    shapes (M 4096-16383, K <= 2048), where dp4a was 12-17% faster.
- *    Q8_0 there goes to q8mma at 3-8 vectors, whose in-block hand-over
- *    it then takes (2026-11-29, two runs: 8.9 us at 3, 4 and 8 vectors,
- *    against dp4a's 11.7 at 3 and q8tma's 9.5-9.6 at 4-8).
+ *    the quantized types but Q8_0 (Q6_K with M % 8 == 0; above).
+ *  - 3-4 vectors: q8mma, except where q8tma takes them (above); Q5_0 at
+ *    3 on 8960x1536-like shapes goes to dp4a.  Q8_0 there goes to q8mma
+ *    at 3-8 vectors, whose in-block hand-over it then takes (2026-11-29,
+ *    two runs: 8.9 us at 3, 4 and 8 vectors, against dp4a's 11.7 at 3 and
+ *    q8tma's 9.5-9.6 at 4-8).
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
  *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 and F16
  *    q8mma except on the smallest (M K < 2^22).
@@ -119,10 +131,10 @@ use_fused(int wtype, int M, int n)
  *    projections (M >= 65536: 15-43% faster for Q4_0, Q5_0, Q4_K, Q5_K,
  *    Q6_K; not Q8_0, Q4_1, where dp4a won by 2-8%), and BF16 on all but
  *    the smallest.  On few rows with a long K (M K >= 2^25, K >= 8192:
- *    3584x18944) q8tma but for Q4_1 (dp4a) since the one-vector tile
+ *    3584x18944) q8tma since the one-vector tile
  *    (q8mma.cuh q8_tile1; 2026-11-29, same run: Q4_0 18.5 us against
  *    q8mma's 19.9, Q8_0 25.1 / 26.9, Q5_0 21.5 against dp4a's 22.6; Q4_1
- *    dp4a 19.1 against 20.1); Q4_K and Q5_K there since its split-K sums
+ *    since the aligned grid, above); Q4_K and Q5_K there since its split-K sums
  *    stopped writing the last sharer's slot.  On 1536x8960-like products
  *    (M K >= 2^23, K >= 8192) Q4_0 and Q4_K go to q8mma (the one-vector
  *    tile: 8.5 against dp4a's 9.4 us, Q4_K 8.6 / 11.2; the other types
@@ -151,13 +163,22 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (wtype == DS_TYPE_Q6_K && M % 8 == 0 && mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 2 && !fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
+	if (n >= 2 && !fl && (wtype != DS_TYPE_Q8_0 || K >= 8192) && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 2 && (wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K) && mk >= (1L << 23) && K >= 8192)
+	if (n >= 2 && (wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K || wtype == DS_TYPE_Q5_0) &&
+		mk >= (1L << 23) && K >= 8192)
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 5 && !fl && wtype != DS_TYPE_Q8_0 && M >= 4096 && M < 16384 && K <= 2048 &&
-		(wtype != DS_TYPE_Q6_K || M % 8 == 0))
+	/* 8960x1536-like */
+	if (!fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) && M >= 4096 && M < 16384 &&
+		K <= 2048 && (n >= 5 || (K >= 1024 && (n >= 4 || (n >= 2 && wtype != DS_TYPE_Q5_0) ||
+											  wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K ||
+											  wtype == DS_TYPE_Q6_K))))
+		return DS_CUDA_MATVEC_Q8TMA;
+	/* 3584x3584-like and 1536x1536-like, the 4- and 5-bit types */
+	if ((wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q4_K ||
+		 wtype == DS_TYPE_Q5_K) && M < 4096 && K <= 4096 && mk >= (1L << 21) && mk < (1L << 25) &&
+		(mk >= (1L << 23) ? n >= 3 || (n == 2 && wtype != DS_TYPE_Q4_1) : n >= 4))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;
@@ -173,8 +194,7 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (M >= 65536)
 		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (mk >= (1L << 25) && K >= 8192)
-		return wtype == DS_TYPE_Q4_1 || (wtype == DS_TYPE_Q6_K && M % 8 != 0) ? DS_CUDA_MATVEC_DP4A :
-			DS_CUDA_MATVEC_Q8TMA;
+		return wtype == DS_TYPE_Q6_K && M % 8 != 0 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8TMA;
 	if (mk >= (1L << 25) && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (mk >= (1L << 23) && K >= 8192 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K))

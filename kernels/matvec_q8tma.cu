@@ -640,6 +640,31 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
 	return DS_CUDA_OK;
 }
 
+/*
+ * The default grid where there are at most as many row blocks (nrb) as
+ * multiprocessors: nrb s blocks, each row block whole to one block (s = 1)
+ * or shared by s blocks in aligned parts, s as large as the multiprocessors
+ * allow but at most 4 and with at least 3 steps per block (nch steps per
+ * row block); 0 where nrb exceeds them (then one block per multiprocessor,
+ * stream-K).  H200, 2026-11-29, one run against one block per
+ * multiprocessor (stream-K over 132 blocks), at 1 and 8 vectors:
+ * 1536x1536 (24 row blocks of 64, 24 blocks) 18-36% faster (Q6_K, 12
+ * blocks: -1 to 9%); 3584x3584 (112 blocks, 2 per row block) 8-28% (Q6_K,
+ * 56: 12%, and 2% slower at n = 8); 8960x1536 (70 row blocks of 128, 70
+ * blocks) 6-28% (Q8_0 keeps 132: 140 row blocks of 64); 1536x8960 (96
+ * blocks) 2-8%; 3584x18944 (112 blocks) 3-13% (Q6_K 4%, and 2% slower at
+ * n = 8).  The sharers' round trips cost more than idle multiprocessors:
+ * 168 blocks on 3584x3584 (3 sharers each) took 12.3 us against 7.0 with
+ * 112.
+ */
+static long
+aligned_grid(long nrb, long nch, int sms)
+{
+	if (nrb <= 0 || nrb > sms)
+		return 0;
+	return nrb * min(min((long) sms / nrb, max(1L, nch / 3)), 4L);
+}
+
 template <int T, int SCP, bool XSP>
 static int
 q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
@@ -657,16 +682,45 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		{
 			DS_REQUIRE(mt == 0 || mt == MTQ, DS_CUDA_ERR_UNSUPPORTED,
 					   "Q6_K: 32 rows per warp at 2 tiles per step, 16 at 1");
+			if (mt == 0 && grid == 0)
+				grid = (int) aligned_grid((M + TCfg<T, MTQ, SCP>::RB - 1) / TCfg<T, MTQ, SCP>::RB,
+										  (K / 256 + SCP - 1) / SCP, ctx->sm_count);
 			return q8tma_launch<T, MTQ, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid, lag);
 		}
 	}
 	else
 	{
+		const long	nch = (K / 256 + SCP - 1) / SCP;
+
+		if (mt == 0 && grid == 0)
+		{
+			/* few row blocks: the aligned grid, with 16 or 32 rows per warp,
+			 * whichever gives more blocks; where both give as many, 32 for
+			 * Q4_K, and for Q4_0 at one vector (3584x18944, 112 blocks:
+			 * Q4_K 18.2 against 23.0 us at n = 1, 19.8 against 20.8 at n
+			 * = 8; Q4_0 17.6 against 20.5 at n = 1, the others 2-8% the
+			 * other way) */
+			const long	g1 = aligned_grid((M + TCfg<T, 1, SCP>::RB - 1) / TCfg<T, 1, SCP>::RB, nch,
+										  ctx->sm_count);
+			long		g2 = 0;
+
+			if constexpr (TMT2_OK<T>)
+				g2 = aligned_grid((M + TCfg<T, 2, SCP>::RB - 1) / TCfg<T, 2, SCP>::RB, nch, ctx->sm_count);
+			if (g2 > 0 && (g2 > g1 || (g2 == g1 && (T == DS_TYPE_Q4_K || (T == DS_TYPE_Q4_0 && n == 1)))))
+			{
+				if constexpr (TMT2_OK<T>)
+					return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy,
+														(int) g2, lag);
+			}
+			if (g1 > 0)
+				return q8tma_launch<T, 1, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy,
+													(int) g1, lag);
+		}
 		if constexpr (TMT2_OK<T>)
 		{
 			/* 32 rows per warp where each block still gets a few steps */
 			constexpr int RB2 = TCfg<T, 2, SCP>::RB;
-			const long	steps2 = (long) ((M + RB2 - 1) / RB2) * ((K / 256 + SCP - 1) / SCP);
+			const long	steps2 = (long) ((M + RB2 - 1) / RB2) * nch;
 
 			if (mt == 2 || (mt == 0 && steps2 >= 4L * ctx->sm_count))
 				return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy,

@@ -319,9 +319,11 @@ test_products(void)
 			test_product(type, 8193, 1536, 6, P_Q8MIB, false, false);
 			test_product(type, 77, 16384, 2, P_Q8MIB, false, false);
 		}
-		/* the bulk-copy int8 kernel (quantized types): fewer steps than
-		 * blocks, one row block cut among several blocks (3 rows, 3
-		 * tiles; 513 x 18944), row tails, bf16 in and out, strided,
+		/* the bulk-copy int8 kernel (quantized types): the default grid
+		 * of few row blocks (one block for 3 rows, 2 or 4 sharers per row
+		 * block on 4099 x 3584 and 513 x 18944) and of many (stream-K,
+		 * 20001 x 3584; fewer steps than blocks with the launch's own
+		 * settings, P_Q8TSC), row tails, bf16 in and out, strided,
 		 * every n, 32-row warps on the larger shapes; Q6_K (residue
 		 * boxes) on row counts rounded up to a multiple of 8, with odd
 		 * tile counts (rows 2 bytes off a 4-byte boundary) */
@@ -340,6 +342,8 @@ test_products(void)
 			test_product(type, mq(513), 18944, 7, P_Q8TMA, false, false);
 			test_product(type, mq(8193), 4096, 1, P_Q8TMA, false, false);
 			test_product(type, mq(20001), 3584, 8, P_Q8TMA, false, true);
+			/* the aligned grid: one block per row block of 128 rows */
+			test_product(type, mq(8999), 1536, 3, P_Q8TMA, true, false);
 			/* whole row blocks per block (no partial sums) */
 			test_product(type, mq(270001), 256, 1, P_Q8TMA, false, false);
 			/* the same with x staged by the copy engine, and the other
@@ -369,8 +373,11 @@ test_products(void)
 		test_product(type, 16384, 2048, 3, P_SMALL, false, false);	/* Q6_K: q8tma from 2^25 weights */
 		test_product(type, 2056, 16384, 5, P_SMALL, false, true);	/* few rows, long K: q8tma at 2-8 */
 		test_product(type, 2056, 16384, 1, P_SMALL, false, false);	/* and at one (Q4_1 dp4a) */
-		test_product(type, 8200, 1536, 6, P_SMALL, false, false);	/* 8960x1536-like: q8tma at 5-8, */
-		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* dp4a at 3-4; Q8_0 q8mma in-block */
+		test_product(type, 8200, 1536, 6, P_SMALL, false, false);	/* 8960x1536-like: q8tma at 4-8, */
+		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* Q5_0 dp4a at 1-3; Q8_0 q8mma in-block */
+		test_product(type, 8200, 1536, 1, P_SMALL, false, false);	/* Q4_0, Q4_K, Q6_K q8tma at 1 */
+		test_product(type, 3000, 3584, 2, P_SMALL, false, false);	/* 3584x3584-like: q8tma at 2-8 */
+		test_product(type, 1544, 1536, 4, P_SMALL, false, true);	/* 1536x1536-like: q8tma at 4-8 */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
 		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q4_K q8mma */
 		test_product(type, 1032, 8448, 4, P_SMALL, false, false);	/* and Q4_K, Q5_K q8tma at 2-8 */
