@@ -21,8 +21,10 @@
  *    evenly enough among the blocks (within 3%); otherwise it is split
  *    stream-K style: the steps (row block, SC tiles) in order are cut into
  *    gridDim.x equal ranges, one per block, so every block streams the
- *    same number of bytes whatever the shape.  A row block
- *    that one block covers whole is stored straight to y; one shared by
+ *    same number of bytes whatever the shape.  With few row blocks the
+ *    default grid is 1-4 blocks per row block (aligned_grid), so that
+ *    each block's range lies within one row block.  A row block that one
+ *    block covers whole is stored straight to y; one shared by
  *    several blocks has the sharers' partial sums added in block order
  *    (split.cuh): where a row block has at most ~2 sharers its first
  *    sharer adds them, taking each word of the later sharers' slots as it

@@ -598,6 +598,15 @@ test_q8mma_f16(void)
 	f16_case(ctx, "x * 1e6, bf16 y, ldx = K + 1", 300, 1024, 7, 1e6f, false, true, 1025, 301, true);
 }
 
+/* q8tma with 16 rows per warp forced: the grid of one block per
+ * multiprocessor (stream-K) instead of the aligned grid */
+static int
+q8tma_streamk(ds_cuda_context *c, ds_cuda_stream s, const void *w, int wtype, int M, int K, const void *x,
+			  ds_cuda_dtype xt, int ldx, int n, void *y, ds_cuda_dtype yt, int ldy)
+{
+	return ds_cuda_matvec_q8tma_tuned(c, s, w, wtype, M, K, x, xt, ldx, n, y, yt, ldy, 1, 0, 1, 2);
+}
+
 /* the same product twice gives the same bits (split-K sums in fixed order) */
 static void
 test_determinism(void)
@@ -618,10 +627,10 @@ test_determinism(void)
 
 	dw.put(w.data());
 	dx.put(xh.data());
-	for (int dp = 0; dp < 4; dp++)
+	for (int dp = 0; dp < 5; dp++)
 	{
 		auto		fn = dp == 0 ? ds_cuda_matvec_mma : dp == 1 ? ds_cuda_matvec_dp4a :
-			dp == 2 ? ds_cuda_matvec_q8mma : ds_cuda_matvec_q8tma;
+			dp == 2 ? ds_cuda_matvec_q8mma : dp == 3 ? ds_cuda_matvec_q8tma : q8tma_streamk;
 
 		for (int rep = 0; rep < 2; rep++)
 		{
@@ -633,7 +642,8 @@ test_determinism(void)
 		}
 		tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0, "matvec %s: two runs bit-identical",
 				 dp == 0 ? "mma (split over K)" : dp == 1 ? "dp4a" : dp == 2 ? "q8mma (split over K)" :
-				 "q8tma (one row block over 32 blocks)");
+				 dp == 3 ? "q8tma (aligned grid: each row block over 4 blocks)" :
+				 "q8tma (stream-K: 2 row blocks over 32 blocks)");
 	}
 
 	/* the wgmma GEMM with 8 row tiles over all blocks (each shared by ~16,
