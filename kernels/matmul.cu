@@ -166,8 +166,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (n >= 2 && !fl && (wtype != DS_TYPE_Q8_0 || K >= 8192) && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 2 && (wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K || wtype == DS_TYPE_Q5_0) &&
-		mk >= (1L << 23) && K >= 8192)
+	if (n >= 2 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
+				   wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K) && mk >= (1L << 23) && K >= 8192)
 		return DS_CUDA_MATVEC_Q8TMA;
 	/* 8960x1536-like */
 	if (!fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) && M >= 4096 && M < 16384 &&
@@ -178,7 +178,8 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	/* 3584x3584-like and 1536x1536-like, the 4- and 5-bit types */
 	if ((wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q4_K ||
 		 wtype == DS_TYPE_Q5_K) && M < 4096 && K <= 4096 && mk >= (1L << 21) && mk < (1L << 25) &&
-		(mk >= (1L << 23) ? n >= 3 || (n == 2 && wtype != DS_TYPE_Q4_1) : n >= 4))
+		(mk >= (1L << 23) ? n >= 3 || (n == 2 && wtype != DS_TYPE_Q4_1) :
+		 n >= 3 || (n == 2 && (wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q5_K))))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;
@@ -197,7 +198,9 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return wtype == DS_TYPE_Q6_K && M % 8 != 0 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8TMA;
 	if (mk >= (1L << 25) && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (mk >= (1L << 23) && K >= 8192 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K))
+	if (mk >= (1L << 23) && K >= 8192 && wtype == DS_TYPE_Q4_0)
+		return DS_CUDA_MATVEC_Q8TMA;
+	if (mk >= (1L << 23) && K >= 8192 && wtype == DS_TYPE_Q4_K)
 		return DS_CUDA_MATVEC_Q8MMA;
 	return DS_CUDA_MATVEC_DP4A;
 }

@@ -744,6 +744,37 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 	 * Q5_0 +0-1 at n = 1 and +9-10 at n = 8; Q6_K on every shape, 152064 x
 	 * 3584 80 -> 84% at n = 1, the 7B FFN shapes 41-44 -> 45-50%; Q4_0 even
 	 * on the output projections, 5-9% faster on 18944x3584); Q8_0 -1 to -3 */
+	if constexpr (T == DS_TYPE_Q4_0 || T == DS_TYPE_Q4_1 || T == DS_TYPE_Q5_0 || T == DS_TYPE_Q4_K ||
+				  T == DS_TYPE_Q5_K)
+	{
+		/* under 2^25 weights: 4 tiles per step (row blocks of 32 rows, x
+		 * not staged) where their aligned grid has more blocks than that of
+		 * 2 tiles, or as many with fewer sharers where 2 tiles would
+		 * have more than 2 per row block (H200, 2026-11-29, one run at 1,
+		 * 2, 4, 8 vectors against 2 tiles with the aligned grid: 1536x1536
+		 * 48 blocks against 24, 1-19% faster, Q4_0 n = 8 3.87 against 4.56
+		 * us; 1536x8960 96 blocks, 2 sharers against 4, 4-23% faster, Q4_0
+		 * n = 1 8.04 against 10.50, n = 8 8.60 against 9.95, but Q5_0 3%
+		 * slower at n = 1; 3584x3584 112 blocks, whole row blocks against
+		 * 2 sharers: -6 to +14%, so 2 tiles stay; on 8960x1536, 280 row
+		 * blocks of 32, 2 tiles stay 30-50% ahead) */
+		if (sc == 0 && xs < 0 && mt == 0 && grid == 0 && (long) M * K < (1L << 25))
+		{
+			const long	nt = K / 256,
+						r4 = (M + TCfg<T, 1, 4>::RB - 1) / TCfg<T, 1, 4>::RB,
+						r21 = (M + TCfg<T, 1, 2>::RB - 1) / TCfg<T, 1, 2>::RB,
+						r22 = (M + TCfg<T, 2, 2>::RB - 1) / TCfg<T, 2, 2>::RB,
+						g4 = aligned_grid(r4, (nt + 3) / 4, ctx->sm_count),
+						g21 = aligned_grid(r21, (nt + 1) / 2, ctx->sm_count),
+						g22 = aligned_grid(r22, (nt + 1) / 2, ctx->sm_count),
+						g2 = max(g21, g22),
+						s2 = g21 >= g22 ? (g21 ? g21 / r21 : 0) : g22 / r22;
+
+			if (g4 > 0 && (g4 > g2 || (g4 == g2 && s2 > 2)))
+				return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid,
+											 lag);
+		}
+	}
 	if (xs < 0)
 		xs = sc == 0 && T != DS_TYPE_Q8_0;
 	if (xs)						/* x staged through the copy engine: 2 tiles per step */

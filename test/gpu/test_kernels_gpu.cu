@@ -642,7 +642,7 @@ test_determinism(void)
 		}
 		tl.check(memcmp(a.data(), b.data(), a.size() * 4) == 0, "matvec %s: two runs bit-identical",
 				 dp == 0 ? "mma (split over K)" : dp == 1 ? "dp4a" : dp == 2 ? "q8mma (split over K)" :
-				 dp == 3 ? "q8tma (aligned grid: each row block over 4 blocks)" :
+				 dp == 3 ? "q8tma (the aligned grid: 32-row blocks, 2 blocks each)" :
 				 "q8tma (stream-K: 2 row blocks over 32 blocks)");
 	}
 
