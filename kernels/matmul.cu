@@ -94,11 +94,12 @@ use_fused(int wtype, int M, int n)
  *    to 2 per block, which made it 1-7% faster there at 2-8 vectors in
  *    one run (Q4_K n = 8 21.3 us against q8mma's 22.6, Q5_K 24.1 against
  *    25.9).
- *  - Q4_K, Q5_K and Q5_0 at 2-8 vectors on 1536x8960-like products (M K
- *    >= 2^23, K >= 8192): q8tma (H200, three runs of 2026-11-29 at 2, 3,
- *    4 and 8 vectors: Q4_K 10.4-10.6 us against q8mma's 10.8-10.9, Q5_K
- *    11.0-11.1 against 11.9-12.1; Q5_0 since q8tma's aligned grid, 10.5-10.6
- *    against 11.0-11.1; the other types within 3% or the other way).
+ *  - The 4- and 5-bit types at 2-8 vectors on 1536x8960-like products (M
+ *    K >= 2^23, K >= 8192): q8tma (H200, three runs of 2026-11-29 at 2,
+ *    3, 4 and 8 vectors: Q4_K 10.4-10.6 us against q8mma's 10.8-10.9,
+ *    Q5_K 11.0-11.1 against 11.9-12.1; Q5_0 since q8tma's aligned grid,
+ *    10.5-10.6 against 11.0-11.1; Q4_0 and Q4_1 since its 4-tile steps
+ *    there, 8.6 and 9.6-9.9 against 10.0 and 10.2-10.5).
  *  - Since q8tma's aligned grid (matvec_q8tma.cu aligned_grid: few row
  *    blocks, each whole to a block or shared by 2-4 in aligned parts;
  *    H200, 2026-11-29, one run at 1, 2, 4 and 8 vectors):
@@ -111,8 +112,9 @@ use_fused(int wtype, int M, int n)
  *    <= 4096, 2^23-2^25 weights) at 2-8 vectors for Q4_0, Q5_0, Q4_K and
  *    Q5_K, Q4_1 from 3 (Q4_0 6.9-7.2 against q8mma's 7.4-7.5; Q4_1 at 2
  *    dp4a 6.7 against 7.3); 1536x1536-like ones (2^21-2^23 weights) at
- *    4-8 vectors for the same types (Q4_0 4.3 / 4.6 against q8mma's 4.8 /
- *    4.9 at 4 / 8; dp4a at 2: 3.6 against 4.3); 3584x18944 at one vector
+ *    3-8 vectors for the same types, Q5_0 and Q5_K from 2 (with 4-tile
+ *    steps: 3.8-4.1 us at 2-8 vectors against q8mma's 4.8-5.3; dp4a at
+ *    2 3.4-4.0 for the others, 4.2-4.5 for those two); 3584x18944 at one vector
  *    also Q4_1 (17.9 against dp4a's 19.5) and at 2-8 Q8_0 (26.3-27.4
  *    against q8mma's 27.7-28.1).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
@@ -136,9 +138,9 @@ use_fused(int wtype, int M, int n)
  *    q8mma's 19.9, Q8_0 25.1 / 26.9, Q5_0 21.5 against dp4a's 22.6; Q4_1
  *    since the aligned grid, above); Q4_K and Q5_K there since its split-K sums
  *    stopped writing the last sharer's slot.  On 1536x8960-like products
- *    (M K >= 2^23, K >= 8192) Q4_0 and Q4_K go to q8mma (the one-vector
- *    tile: 8.5 against dp4a's 9.4 us, Q4_K 8.6 / 11.2; the other types
- *    0.5-12% behind dp4a there).  Q4_0, Q4_K and Q5_K on
+ *    (M K >= 2^23, K >= 8192) Q4_K goes to q8mma (the one-vector tile:
+ *    8.6 against dp4a's 11.2 us; the other types 0.5-12% behind dp4a
+ *    there), Q4_0 to q8tma (4-tile steps: 8.1 against q8mma's 8.5).  Q4_0, Q4_K and Q5_K on
  *    the other products of 2^25 weights or more (18944x3584): q8tma since
  *    later sharers hand their split-K sums over in word slots (2026-11-29,
  *    one run: 57, 55, 59% of copy against dp4a's 51, 50, 53; Q4_1, Q5_0
