@@ -279,6 +279,38 @@ ds_slot_add(float (&v)[N], const float *p)
 }
 
 /*
+ * A warp's arrival at counters[i], of count arrivals: lane 0 adds 1 (after
+ * the warp's earlier work, __syncwarp), and every lane learns whether it
+ * was the last.
+ */
+__device__ __forceinline__ bool
+ds_warp_arrive_last(unsigned *counters, int i, unsigned count, int lane)
+{
+	unsigned	last = 0;
+
+	__syncwarp();
+	if (lane == 0)
+		last = atomicAdd(counters + i, 1u) == count - 1;
+	return __shfl_sync(0xffffffffu, last, 0) != 0;
+}
+
+/* 4 words of a slot, read relaxed (device scope) */
+__device__ __forceinline__ void
+ds_wslot_load4(uint32_t *w, const float *p)
+{
+	asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+				 : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3]) : "l"(p) : "memory");
+}
+
+/* 4 words of a slot emptied (relaxed, device scope) */
+__device__ __forceinline__ void
+ds_wslot_empty4(float *p)
+{
+	asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
+				 :: "l"(p), "r"(DS_WSLOT_EMPTY) : "memory");
+}
+
+/*
  * Word slots: split-K sums handed from one block to another without a
  * counter or a fence.  Every word is DS_WSLOT_EMPTY between calls; the
  * writer stores its values (relaxed, device scope: each 32-bit word is
@@ -311,8 +343,7 @@ ds_wslot_take(float (&v)[N], float *p)
 
 		for (;;)
 		{
-			asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-						 : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3]) : "l"(p + 4 * L * i) : "memory");
+			ds_wslot_load4(w, p + 4 * L * i);
 			if (w[0] != DS_WSLOT_EMPTY && w[1] != DS_WSLOT_EMPTY && w[2] != DS_WSLOT_EMPTY &&
 				w[3] != DS_WSLOT_EMPTY)
 				break;
@@ -321,8 +352,7 @@ ds_wslot_take(float (&v)[N], float *p)
 #pragma unroll
 		for (int k = 0; k < 4; k++)
 			v[4 * i + k] += __uint_as_float(w[k]);
-		asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
-					 :: "l"(p + 4 * L * i), "r"(DS_WSLOT_EMPTY) : "memory");
+		ds_wslot_empty4(p + 4 * L * i);
 	}
 }
 
@@ -333,8 +363,7 @@ ds_wslot_clear(float *p)
 {
 #pragma unroll
 	for (int i = 0; i < N / 4; i++)
-		asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
-					 :: "l"(p + 4 * L * i), "r"(DS_WSLOT_EMPTY) : "memory");
+		ds_wslot_empty4(p + 4 * L * i);
 }
 
 /*
@@ -357,10 +386,7 @@ ds_wslot_take_range(float (&v)[N], float *p, size_t stride, int k0, int k1)
 			if (kb + kk < k1)
 #pragma unroll
 				for (int i = 0; i < N / 4; i++)
-					asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-								 : "=r"(w[kk][4 * i]), "=r"(w[kk][4 * i + 1]), "=r"(w[kk][4 * i + 2]),
-								 "=r"(w[kk][4 * i + 3])
-								 : "l"(p + (kb + kk) * stride + 4 * L * i) : "memory");
+					ds_wslot_load4(&w[kk][4 * i], p + (kb + kk) * stride + 4 * L * i);
 #pragma unroll
 		for (int kk = 0; kk < KB; kk++)
 			if (kb + kk < k1)
@@ -373,15 +399,12 @@ ds_wslot_take_range(float (&v)[N], float *p, size_t stride, int k0, int k1)
 						   w[kk][4 * i + 2] == DS_WSLOT_EMPTY || w[kk][4 * i + 3] == DS_WSLOT_EMPTY)
 					{
 						__nanosleep(32);
-						asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-									 : "=r"(w[kk][4 * i]), "=r"(w[kk][4 * i + 1]), "=r"(w[kk][4 * i + 2]),
-									 "=r"(w[kk][4 * i + 3]) : "l"(q) : "memory");
+						ds_wslot_load4(&w[kk][4 * i], q);
 					}
 #pragma unroll
 					for (int j = 0; j < 4; j++)
 						v[4 * i + j] += __uint_as_float(w[kk][4 * i + j]);
-					asm volatile("st.relaxed.gpu.global.v4.u32 [%0], {%1, %1, %1, %1};\n"
-								 :: "l"(q), "r"(DS_WSLOT_EMPTY) : "memory");
+					ds_wslot_empty4(q);
 				}
 	}
 }

@@ -499,14 +499,7 @@ unit_epilogue(const MvArgs &a, float acc[4], int row0, int split, int lane)
 		}
 	}
 	ds_fence_acq_rel();			/* partials visible before the arrival */
-	__syncwarp();
-
-	unsigned	last = 0;
-
-	if (lane == 0)
-		last = atomicAdd(&a.count[row0 / 16], 1u) == (unsigned) a.nsplit - 1;
-	last = __shfl_sync(0xffffffffu, last, 0);
-	if (!last)
+	if (!ds_warp_arrive_last(a.count, row0 / 16, (unsigned) a.nsplit, lane))
 		return;
 	ds_fence_acq_rel();			/* every partial visible to this warp */
 	for (int i = lane; i < 16 * a.nb; i += 32)

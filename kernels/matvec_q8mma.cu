@@ -448,14 +448,9 @@ k_q8mma(QArgs a)
 			 * sums in segment order (-0 + p0 = p0 exactly), its own in its
 			 * place (its slot emptied), waiting for any word still empty */
 			float	   *jslots = a.wslots + (size_t) job * a.ks * C::NV * 32 + 4 * lane;
-			unsigned	last = 0;
 
 			ds_wslot_put<C::NV, 32>(jslots + (size_t) seg * C::NV * 32, v);
-			__syncwarp();
-			if (lane == 0)
-				last = atomicAdd(a.counters + job, 1u) == (unsigned) a.ks - 1;
-			last = __shfl_sync(0xffffffffu, last, 0);
-			if (!last)
+			if (!ds_warp_arrive_last(a.counters, job, (unsigned) a.ks, lane))
 				continue;
 
 			float		s[C::NV];
@@ -483,17 +478,12 @@ k_q8mma(QArgs a)
 			/* partial sums, a fence and a counter: the last to count reads
 			 * them all at once */
 			float	   *pp = a.part + (size_t) cu * C::NV * 32 + lane;
-			unsigned	last = 0;
 
 #pragma unroll
 			for (int i = 0; i < C::NV; i++)
 				__stcg(pp + 32 * i, v[i]);
 			__threadfence();
-			__syncwarp();
-			if (lane == 0)
-				last = atomicAdd(a.counters + job, 1u) == (unsigned) a.ks - 1;
-			last = __shfl_sync(0xffffffffu, last, 0);
-			if (!last)
+			if (!ds_warp_arrive_last(a.counters, job, (unsigned) a.ks, lane))
 				continue;
 			__threadfence();
 
