@@ -41,7 +41,8 @@
  * At n >= 16: "mma" passes, "fused", "wgmma" (gemm_wgmma.cu), "wgmcp" (the
  * same with W by 16-byte copies where the copy engine would take it),
  * "wgm128" (the same with blocks of 128 vectors), "wgmnh" (the default
- * without L2 cache hints) and "cublas".
+ * without L2 cache hints) and "cublas"; DS_BENCH_WGRID=G runs the wgmma
+ * paths on G blocks (default: one per multiprocessor).
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -480,7 +481,8 @@ main(int argc, char **argv)
 	const char *paths_env = getenv("DS_BENCH_PATHS");
 	const int	tg_grid = getenv("DS_BENCH_GRID") ? atoi(getenv("DS_BENCH_GRID")) : 66,
 				tg_mt = getenv("DS_BENCH_MT") ? atoi(getenv("DS_BENCH_MT")) : 0,
-				tg_sc = getenv("DS_BENCH_SC") ? atoi(getenv("DS_BENCH_SC")) : 0;
+				tg_sc = getenv("DS_BENCH_SC") ? atoi(getenv("DS_BENCH_SC")) : 0,
+				wg_grid = getenv("DS_BENCH_WGRID") ? atoi(getenv("DS_BENCH_WGRID")) : 0;
 	ds_cuda_context *ctx;
 	cudaStream_t s;
 	cublasHandle_t cb;
@@ -700,7 +702,7 @@ main(int argc, char **argv)
 						}
 						if (p.kind == 19 || p.kind == 20 || p.kind == 25 || p.kind == 26)
 							return ds_gemm_wgmma_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
-														sh.K, n, y, DS_CUDA_F32, sh.M, p.kind == 25 ? 128 : 0, 0,
+														sh.K, n, y, DS_CUDA_F32, sh.M, p.kind == 25 ? 128 : 0, wg_grid,
 														p.kind == 20, p.kind != 26);
 						if (p.kind == 1)
 							return ds_gemm_fused_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
