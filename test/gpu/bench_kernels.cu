@@ -31,7 +31,8 @@
  * (matvec_q8tma.cu) and its variants "q8ts4" / "q8ts1" (4 or 1 tiles per
  * step), "q8t1" (16 rows per warp), "q8tg66" (the default on 66 blocks,
  * or DS_BENCH_GRID (0: the default grid), with DS_BENCH_MT m16 tiles per
- * warp and DS_BENCH_SC tiles per step), "q8txs" (x
+ * warp, DS_BENCH_SC tiles per step and DS_BENCH_LAG steps on their way,
+ * 0 for the whole ring), "q8txs" (x
  * copied into each stage by the copy engine), "q8tl1".."q8tl3" (the
  * default with at most 1-3 steps on their way per block), "q8tl0" (the
  * default with the whole ring on its way).  At n = 1 the
@@ -482,7 +483,8 @@ main(int argc, char **argv)
 	const int	tg_grid = getenv("DS_BENCH_GRID") ? atoi(getenv("DS_BENCH_GRID")) : 66,
 				tg_mt = getenv("DS_BENCH_MT") ? atoi(getenv("DS_BENCH_MT")) : 0,
 				tg_sc = getenv("DS_BENCH_SC") ? atoi(getenv("DS_BENCH_SC")) : 0,
-				wg_grid = getenv("DS_BENCH_WGRID") ? atoi(getenv("DS_BENCH_WGRID")) : 0;
+				wg_grid = getenv("DS_BENCH_WGRID") ? atoi(getenv("DS_BENCH_WGRID")) : 0,
+				tg_lag = getenv("DS_BENCH_LAG") ? atoi(getenv("DS_BENCH_LAG")) : -1;
 	ds_cuda_context *ctx;
 	cudaStream_t s;
 	cublasHandle_t cb;
@@ -682,7 +684,8 @@ main(int argc, char **argv)
 														  p.kind == 7 ? 4 : p.kind == 14 ? 1 : p.kind == 16 ? tg_sc : 0,
 														  p.kind == 16 ? tg_grid : 0,
 														  p.kind == 18 ? 1 : p.kind == 6 || p.kind == 16 || p.kind >= 21 ? -1 : 0,
-														  p.kind >= 21 ? (p.kind - 20) % 4 : p.kind == 6 || p.kind == 16 ? -1 : 0);
+														  p.kind >= 21 ? (p.kind - 20) % 4 : p.kind == 16 ? tg_lag :
+														  p.kind == 6 ? -1 : 0);
 						if (p.kind == 9)
 						{
 							k_read<<<ds_cuda_context_sm_count(ctx) * 8, 256, 0, s>>>((const uint4 *) wi, wb / 16,
