@@ -667,6 +667,22 @@ aligned_grid(long nrb, long nch, int sms)
 	return nrb * min(min((long) sms / nrb, max(1L, nch / 3)), 4L);
 }
 
+/* row blocks of M rows with 16 MT rows per warp and SC tiles per step */
+template <int T, int MT, int SC>
+static long
+row_blocks(int M)
+{
+	return (M + TCfg<T, MT, SC>::RB - 1) / TCfg<T, MT, SC>::RB;
+}
+
+/* the aligned grid of that configuration for an M x K product */
+template <int T, int MT, int SC>
+static long
+aligned_grid_of(int M, int K, int sms)
+{
+	return aligned_grid(row_blocks<T, MT, SC>(M), (K / 256 + SC - 1) / SC, sms);
+}
+
 template <int T, int SCP, bool XSP>
 static int
 q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
@@ -685,15 +701,12 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 			DS_REQUIRE(mt == 0 || mt == MTQ, DS_CUDA_ERR_UNSUPPORTED,
 					   "Q6_K: 32 rows per warp at 2 tiles per step, 16 at 1");
 			if (mt == 0 && grid == 0)
-				grid = (int) aligned_grid((M + TCfg<T, MTQ, SCP>::RB - 1) / TCfg<T, MTQ, SCP>::RB,
-										  (K / 256 + SCP - 1) / SCP, ctx->sm_count);
+				grid = (int) aligned_grid_of<T, MTQ, SCP>(M, K, ctx->sm_count);
 			return q8tma_launch<T, MTQ, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, grid, lag);
 		}
 	}
 	else
 	{
-		const long	nch = (K / 256 + SCP - 1) / SCP;
-
 		if (mt == 0 && grid == 0)
 		{
 			/* few row blocks: the aligned grid, with 16 or 32 rows per warp,
@@ -702,12 +715,11 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 			 * Q4_K 18.2 against 23.0 us at n = 1, 19.8 against 20.8 at n
 			 * = 8; Q4_0 17.6 against 20.5 at n = 1, the others 2-8% the
 			 * other way) */
-			const long	g1 = aligned_grid((M + TCfg<T, 1, SCP>::RB - 1) / TCfg<T, 1, SCP>::RB, nch,
-										  ctx->sm_count);
+			const long	g1 = aligned_grid_of<T, 1, SCP>(M, K, ctx->sm_count);
 			long		g2 = 0;
 
 			if constexpr (TMT2_OK<T>)
-				g2 = aligned_grid((M + TCfg<T, 2, SCP>::RB - 1) / TCfg<T, 2, SCP>::RB, nch, ctx->sm_count);
+				g2 = aligned_grid_of<T, 2, SCP>(M, K, ctx->sm_count);
 			if (g2 > 0 && (g2 > g1 || (g2 == g1 && (T == DS_TYPE_Q4_K || (T == DS_TYPE_Q4_0 && n == 1)))))
 			{
 				if constexpr (TMT2_OK<T>)
@@ -721,8 +733,7 @@ q8tma_sc(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int K,
 		if constexpr (TMT2_OK<T>)
 		{
 			/* 32 rows per warp where each block still gets a few steps */
-			constexpr int RB2 = TCfg<T, 2, SCP>::RB;
-			const long	steps2 = (long) ((M + RB2 - 1) / RB2) * nch;
+			const long	steps2 = row_blocks<T, 2, SCP>(M) * ((K / 256 + SCP - 1) / SCP);
 
 			if (mt == 2 || (mt == 0 && steps2 >= 4L * ctx->sm_count))
 				return q8tma_launch<T, 2, SCP, XSP>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy,
@@ -760,15 +771,11 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 		 * blocks of 32, 2 tiles stay 30-50% ahead) */
 		if (sc == 0 && xs < 0 && mt == 0 && grid == 0 && (long) M * K < (1L << 25))
 		{
-			const long	nt = K / 256,
-						r4 = (M + TCfg<T, 1, 4>::RB - 1) / TCfg<T, 1, 4>::RB,
-						r21 = (M + TCfg<T, 1, 2>::RB - 1) / TCfg<T, 1, 2>::RB,
-						r22 = (M + TCfg<T, 2, 2>::RB - 1) / TCfg<T, 2, 2>::RB,
-						g4 = aligned_grid(r4, (nt + 3) / 4, ctx->sm_count),
-						g21 = aligned_grid(r21, (nt + 1) / 2, ctx->sm_count),
-						g22 = aligned_grid(r22, (nt + 1) / 2, ctx->sm_count),
+			const long	g4 = aligned_grid_of<T, 1, 4>(M, K, ctx->sm_count),
+						g21 = aligned_grid_of<T, 1, 2>(M, K, ctx->sm_count),
+						g22 = aligned_grid_of<T, 2, 2>(M, K, ctx->sm_count),
 						g2 = max(g21, g22),
-						s2 = g21 >= g22 ? (g21 ? g21 / r21 : 0) : g22 / r22;
+						s2 = g21 >= g22 ? g21 / row_blocks<T, 1, 2>(M) : g22 / row_blocks<T, 2, 2>(M);
 
 			if (g4 > 0 && (g4 > g2 || (g4 == g2 && s2 > 2)))
 				return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid,
