@@ -855,6 +855,31 @@ wgmma_workspace(const ds_cuda_context *ctx, int n, int K)
 	return ds_ws_round((size_t) n * K * 2) + (size_t) ctx->sm_count * 2 * WG_ROWS * 256 * 4;
 }
 
+/*
+ * The default grid: on short products (at most as many tiles, row tiles x
+ * column tiles, as multiprocessors, and at most 4 units per
+ * multiprocessor) tiles x s blocks, each tile whole to one block (s = 1)
+ * or cut into s aligned parts of its nt K tiles, s as large as the
+ * multiprocessors allow but at most 8; else one block per multiprocessor
+ * (whole tiles or stream-K).  H200, 2026-11-29, at 16, 64 and 256 vectors
+ * (Q4_0, Q4_K, Q8_0; Q6_K too on the last two shapes) against one block
+ * per multiprocessor: 8960x1536 (70 blocks, whole tiles) 10-13% faster,
+ * e.g. Q4_0 n = 16 16.1 against 18.1 us, n = 256 25.1 against 28.3;
+ * 1536x8960 (96 blocks against 132, both aligned) 0-7%; 3584x3584 (112
+ * blocks against stream-K) 6-9% at 16, even at 64, 1-8% slower at 256;
+ * but 3584x18944 (2072 units: 112 blocks against stream-K) 6-10% slower,
+ * which keeps one block per multiprocessor.  1536x1536 has 72 either way
+ * (12 tiles x 6; at 256 vectors 24 blocks were 17% faster, at 16 and 64
+ * 7-40% slower).
+ */
+static int
+wg_grid(long tiles, long units, int sms)
+{
+	if (tiles > sms || units > 4L * sms)
+		return sms;
+	return (int) (tiles * min(min((long) sms / tiles, units / tiles), 8L));
+}
+
 template <int T, int BN, bool WT>
 int
 launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int ldx, int x_bf16, int grid)
@@ -870,7 +895,7 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 	a.nrb = (a.M + WG_ROWS - 1) / WG_ROWS;
 	a.units = (long) ncb * a.nrb * a.nt;
 
-	const int	G = (int) min(a.units, (long) (grid > 0 ? grid : ctx->sm_count));
+	const int	G = (int) min(a.units, (long) (grid > 0 ? grid : wg_grid((long) ncb * a.nrb, a.units, ctx->sm_count)));
 	const size_t part_bytes = (size_t) G * 2 * WG_ROWS * BN * 4;
 
 	DS_REQUIRE(xp_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,

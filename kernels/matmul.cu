@@ -25,23 +25,38 @@
 /*
  * Where the wgmma GEMM beat the others (H200, 16 to 256 vectors): the
  * quantized types on 3584x18944, 18944x3584 and 152064x3584 (0.5-0.9 of
- * cuBLAS on bf16 weights, against 0.33-0.47 for the best of the others);
- * on 1536x8960 dequantize + cuBLAS stayed ahead (0.48-0.52 against
- * 0.34-0.47), and F16 lost everywhere (its two-part decoding).
+ * cuBLAS on bf16 weights, against 0.33-0.47 for the best of the others),
+ * and since its aligned grid (gemm_wgmma.cu wg_grid; 2026-11-29, one run
+ * at 16, 64, 128 and 256 vectors against dequantize + cuBLAS):
+ *  - 8960x1536-like products (M 4096-16383, K <= 2048, 2^23 weights or
+ *    more) up to 256 vectors, Q8_0 up to 128 and Q6_K up to 64: Q4_0
+ *    16.0 / 16.8 / 19.2 / 25.2 us against 21.6 / 21.7 / 22.4 / 28.2, the
+ *    other 4- and 5-bit types alike; Q8_0 21.7 against 22.1 at 128, even
+ *    at 256; Q6_K 21.6 against 23.6 at 64, 6% behind at 128;
+ *  - 3584x3584-like ones (M >= 2048, K >= 2048, from 2^23 weights) up to
+ *    64 vectors for the 4- and 5-bit types (Q4_0 18.1 / 20.3 against
+ *    21.1 / 21.3; even at 128, 15-25% behind at 256), up to 16 for Q6_K
+ *    and Q8_0 (20.4 and 19.7 against 22.4 and 20.5; 5-15% behind at 64);
+ *  - 1536x8960-like ones (M < 4096, K >= 8192, 2^23 weights or more) up
+ *    to 64 vectors for Q5_0 and Q5_K (23.5-26.0 against 25.0-27.0; Q4_1
+ *    and Q4_K 1-2% ahead, Q4_0 1% behind, Q6_K and Q8_0 6-18% behind,
+ *    all behind from 128).
+ * F16 lost everywhere (its two-part decoding); 1536x1536 stays with
+ * dequantize + cuBLAS (8.9 against 11.3 us at 16 vectors).
  */
 static bool
 use_wgmma(const ds_cuda_context *ctx, int wtype, int M, int K, int n)
 {
 	const long	mk = (long) M * K;
-	/* 3584x3584-like products up to 64 vectors, for the 4- and 5-bit
-	 * types (H200, two runs of 2026-11-29: Q4_0 19.5 / 20.3 us at 16 / 64
-	 * vectors against dequantize + cuBLAS's 21.0 / 21.1; Q6_K even, Q8_0
-	 * 3-7% behind; at 256 dequantize + cuBLAS leads by 15-20%) */
-	const bool	mid = mk >= (1L << 23) && M >= 2048 && K >= 2048 && n <= 64 &&
-		(wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q4_K ||
-		 wtype == DS_TYPE_Q5_K);
+	const bool	q45 = wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
+		wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K;
+	const bool	tall = M >= 4096 && M < 16384 && K <= 2048 && mk >= (1L << 23) &&
+		(q45 ? n <= 256 : wtype == DS_TYPE_Q8_0 ? n <= 128 : n <= 64);
+	const bool	mid = mk >= (1L << 23) && M >= 2048 && K >= 2048 && (q45 ? n <= 64 : n <= 16);
+	const bool	wide = mk >= (1L << 23) && M < 4096 && K >= 8192 && n <= 64 &&
+		(wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q5_K);
 
-	if (wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16 || (mk < (1L << 25) && !mid))
+	if (wtype == DS_TYPE_F16 || wtype == DS_TYPE_BF16 || (mk < (1L << 25) && !tall && !mid && !wide))
 		return false;
 	return ds_gemm_wgmma_usable(ctx, n, K);
 }
@@ -110,13 +125,22 @@ use_fused(int wtype, int M, int n)
  *    dp4a's 6.7 at 2), and at one vector Q4_0, Q4_K and Q6_K (5.4, 5.7, 7.7
  *    us against dp4a's 6.0, 6.0, 8.4); 3584x3584-like ones (M < 4096, K
  *    <= 4096, 2^23-2^25 weights) at 2-8 vectors for Q4_0, Q5_0, Q4_K and
- *    Q5_K, Q4_1 from 3 (Q4_0 6.9-7.2 against q8mma's 7.4-7.5; Q4_1 at 2
- *    dp4a 6.7 against 7.3); 1536x1536-like ones (2^21-2^23 weights) at
+ *    Q5_K, Q4_1 from 3 (Q4_0 6.4 since its 4-tile steps there, against
+ *    q8mma's 7.4-7.5; Q4_1 at 2 dp4a 6.7 against 7.3); 1536x1536-like ones (2^21-2^23 weights) at
  *    3-8 vectors for the same types, Q5_0 and Q5_K from 2 (with 4-tile
  *    steps: 3.8-4.1 us at 2-8 vectors against q8mma's 4.8-5.3; dp4a at
  *    2 3.4-4.0 for the others, 4.2-4.5 for those two); 3584x18944 at one vector
  *    also Q4_1 (17.9 against dp4a's 19.5) and at 2-8 Q8_0 (26.3-27.4
  *    against q8mma's 27.7-28.1).
+ *  - Q8_0 since q8tma's 4-tile steps took it (2026-11-29, two runs at 1,
+ *    2, 3, 4 and 8 vectors): 1536x8960-like products (K >= 8192, under
+ *    2^25 weights) at every n (8.2-9.2 us against dp4a's 9.2 at one
+ *    vector and q8mma's 10.7-11.1 at 2-8); 3584x3584-like ones (2^23-2^25
+ *    weights, K <= 4096) at every n (6.5-6.7 against dp4a's 7.8 at one,
+ *    7.4-7.5 against q8mma's 8.5-8.9 at 3-8, dp4a's 7.45 at 2, which
+ *    q8tma matched once 4-tile steps kept 1 step on their way);
+ *    1536x1536-like ones at 3-8 (4.0-4.1 against q8mma's 4.7-4.8; dp4a
+ *    2.9 and 3.7-3.8 against 3.4-3.5 and 4.0 at 1 and 2).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
  *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
@@ -182,6 +206,10 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		 wtype == DS_TYPE_Q5_K) && M < 4096 && K <= 4096 && mk >= (1L << 21) && mk < (1L << 25) &&
 		(mk >= (1L << 23) ? n >= 3 || (n == 2 && wtype != DS_TYPE_Q4_1) :
 		 n >= 3 || (n == 2 && (wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q5_K))))
+		return DS_CUDA_MATVEC_Q8TMA;
+	/* Q8_0 under 4096 rows, 2^21-2^25 weights (q8tma's 4-tile steps) */
+	if (wtype == DS_TYPE_Q8_0 && M < 4096 && mk >= (1L << 21) && mk < (1L << 25) &&
+		(K >= 8192 || n >= 3 || (mk >= (1L << 23) && K <= 4096)))
 		return DS_CUDA_MATVEC_Q8TMA;
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;

@@ -42,7 +42,8 @@
  *    With XS the copy lane also copies each step's x fragments and
  *    records into the stage (after waiting for x), and the compute warps
  *    read x from shared memory.
- *  - The copy lane keeps at most `lag` steps (2 by default) asked for and
+ *  - The copy lane keeps at most `lag` steps (2 by default, 1 with 4-tile
+ *    steps) asked for and
  *    not yet landed: it asks for step i once its stage is free and step
  *    i - lag has landed.  With the whole ring on its way every block's
  *    first step landed late (the memory system serves all requests
@@ -756,32 +757,46 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 	 * 3584 80 -> 84% at n = 1, the 7B FFN shapes 41-44 -> 45-50%; Q4_0 even
 	 * on the output projections, 5-9% faster on 18944x3584); Q8_0 -1 to -3 */
 	if constexpr (T == DS_TYPE_Q4_0 || T == DS_TYPE_Q4_1 || T == DS_TYPE_Q5_0 || T == DS_TYPE_Q4_K ||
-				  T == DS_TYPE_Q5_K)
+				  T == DS_TYPE_Q5_K || T == DS_TYPE_Q8_0)
 	{
 		/* under 2^25 weights: 4 tiles per step (row blocks of 32 rows, x
-		 * not staged) where their aligned grid has more blocks than that of
-		 * 2 tiles, or as many with fewer sharers where 2 tiles would
-		 * have more than 2 per row block (H200, 2026-11-29, one run at 1,
-		 * 2, 4, 8 vectors against 2 tiles with the aligned grid: 1536x1536
-		 * 48 blocks against 24, 1-19% faster, Q4_0 n = 8 3.87 against 4.56
-		 * us; 1536x8960 96 blocks, 2 sharers against 4, 4-23% faster, Q4_0
-		 * n = 1 8.04 against 10.50, n = 8 8.60 against 9.95, but Q5_0 3%
-		 * slower at n = 1; 3584x3584 112 blocks, whole row blocks against
-		 * 2 sharers: -6 to +14%, so 2 tiles stay; on 8960x1536, 280 row
-		 * blocks of 32, 2 tiles stay 30-50% ahead) */
+		 * not staged) where their aligned grid has at least as many blocks
+		 * as that of 2 tiles, with at most 1 step per block on its way
+		 * (H200, 2026-11-29, one run each at 1, 2, 4, 8 vectors against 2
+		 * tiles with the aligned grid: 1536x1536 48 blocks against 24,
+		 * 1-19% faster, Q4_0 n = 8 3.87 against 4.56 us; 1536x8960 96
+		 * blocks, 2 sharers against 4, 4-23%, Q4_0 n = 1 8.04 against
+		 * 10.50, n = 8 8.60 against 9.95, Q5_0 3% slower at n = 1; Q8_0
+		 * there 8.2-9.2 against 10.0-12.1, on 1536x1536 3.4-4.1 against
+		 * 3.9-5.4.  On 3584x3584, 112 blocks either way (whole row blocks
+		 * against 2 sharers), 4 tiles were -6 to +14% with 2 steps on
+		 * their way, but with 1 Q4_0 5.80 / 6.43 us at n = 1 / 8 against
+		 * 6.97 / 7.22, Q5_K 7.28 / 7.31 against 7.34 / 8.08, the others
+		 * alike; Q8_0 6.7-8.2 against 7.9-9.8.  1 step on its way against
+		 * 2 with 4-tile steps: 3584x3584 2-8% faster, 1536x8960 1-5%
+		 * (Q4_1 n = 1 7.84 against 8.29), Q8_0 there 9-11% at 2-8 vectors
+		 * but 4% slower at one, 1536x1536 within 2%.  On 8960x1536, 280 row
+		 * blocks of 32, 2 tiles stay 30-50% ahead.) */
 		if (sc == 0 && xs < 0 && mt == 0 && grid == 0 && (long) M * K < (1L << 25))
 		{
-			const long	g4 = aligned_grid_of<T, 1, 4>(M, K, ctx->sm_count),
-						g21 = aligned_grid_of<T, 1, 2>(M, K, ctx->sm_count),
-						g22 = aligned_grid_of<T, 2, 2>(M, K, ctx->sm_count),
-						g2 = max(g21, g22),
-						s2 = g21 >= g22 ? g21 / row_blocks<T, 1, 2>(M) : g22 / row_blocks<T, 2, 2>(M);
+			long		g2 = aligned_grid_of<T, 1, 2>(M, K, ctx->sm_count);
 
-			if (g4 > 0 && (g4 > g2 || (g4 == g2 && s2 > 2)))
+			if constexpr (TMT2_OK<T>)
+				g2 = max(g2, aligned_grid_of<T, 2, 2>(M, K, ctx->sm_count));
+			if (aligned_grid_of<T, 1, 4>(M, K, ctx->sm_count) >= max(g2, 1L))
 				return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid,
-											 lag);
+											 lag < 0 ? 1 : lag);
 		}
 	}
+	/* by default at most 2 steps per block on their way (H200, 2026-11-29,
+	 * against the whole ring of 4: the 7B FFN shapes 3-8% faster at 1 and
+	 * 8 vectors, e.g. Q4_0 18944x3584 n = 1 18.0 -> 17.3 us, Q4_K
+	 * 3584x18944 n = 8 22.9 -> 21.1, Q5_K 25.4 -> 23.9; the 1.5B shapes
+	 * and 152064x1536 0-3% faster; 152064x3584 within 1% except Q6_K and
+	 * Q8_0, 1-3% slower there, which keep the whole ring); 1 with 4-tile
+	 * steps (above) */
+	if (lag < 0)
+		lag = (T == DS_TYPE_Q6_K || T == DS_TYPE_Q8_0) && (long) M * K >= (1L << 29) ? 0 : 2;
 	if (xs < 0)
 		xs = sc == 0 && T != DS_TYPE_Q8_0;
 	if (xs)						/* x staged through the copy engine: 2 tiles per step */
@@ -802,14 +817,7 @@ ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w,
 {
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 8));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the bulk-copy int8 product needs K % 256 == 0");
-	/* by default at most 2 steps per block on their way (H200, 2026-11-29,
-	 * against the whole ring of 4: the 7B FFN shapes 3-8% faster at 1 and
-	 * 8 vectors, e.g. Q4_0 18944x3584 n = 1 18.0 -> 17.3 us, Q4_K
-	 * 3584x18944 n = 8 22.9 -> 21.1, Q5_K 25.4 -> 23.9; the 1.5B shapes
-	 * and 152064x1536 0-3% faster; 152064x3584 within 1% except Q6_K and
-	 * Q8_0, 1-3% slower there, which keep the whole ring) */
-	if (lag < 0)
-		lag = (wtype == DS_TYPE_Q6_K || wtype == DS_TYPE_Q8_0) && (long) M * K >= (1L << 29) ? 0 : 2;
+	/* lag < 0: the default, chosen in q8tma_type */
 	switch (wtype)
 	{
 #define Q8T_CASE(T) \

@@ -377,9 +377,10 @@ test_products(void)
 		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* Q5_0 dp4a at 1-3; Q8_0 q8mma in-block */
 		test_product(type, 8200, 1536, 1, P_SMALL, false, false);	/* Q4_0, Q4_K, Q6_K q8tma at 1 */
 		test_product(type, 3000, 3584, 2, P_SMALL, false, false);	/* 3584x3584-like: q8tma at 2-8 */
+		test_product(type, 3000, 3584, 1, P_SMALL, false, false);	/* Q8_0 q8tma at 1 (4-tile steps) */
 		test_product(type, 1544, 1536, 4, P_SMALL, false, true);	/* 1536x1536-like: q8tma at 4-8 */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
-		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q4_K q8mma */
+		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q8_0 q8tma, Q4_K q8mma */
 		test_product(type, 1032, 8448, 4, P_SMALL, false, false);	/* and Q4_K, Q5_K q8tma at 2-8 */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
@@ -399,6 +400,7 @@ test_products(void)
 		test_product(type, 264, 768, 128, P_WGMMA, false, true);	/* Q6_K: residue boxes at 128 */
 		test_product(type, 1000, 8192, 64, P_WGMMA, false, true);
 		test_product(type, 128 * 132, 256, 64, P_WGMMA, false, false);
+		test_product(type, 1000, 20480, 16, P_WGMMA, false, false);	/* stream-K: 640 units on 8 row tiles */
 		test_product(type, 333, Kodd, 20, P_CUBLAS, false, false);
 		test_product(type, 129, 1024, 64, P_CUBLAS, true, true, 8);
 		/* the dispatcher on each side of its crossings */
@@ -408,6 +410,8 @@ test_products(void)
 		test_product(type, 300, 1024, 160, P_MATMUL, true, false);
 		test_product(type, 8192, 4096, 16, P_MATMUL, false, false);	/* wgmma (2^25 weights) */
 		test_product(type, 3584, 3584, 40, P_MATMUL, false, false);	/* wgmma for the 4/5-bit types */
+		test_product(type, 3584, 3584, 12, P_MATMUL, false, false);	/* and Q6_K, Q8_0 up to 16 */
+		test_product(type, 8200, 1536, 200, P_MATMUL, true, false);	/* 8960x1536-like: wgmma, whole row tiles */
 	}
 }
 
@@ -646,39 +650,44 @@ test_determinism(void)
 				 "q8tma (stream-K: 2 row blocks over 32 blocks)");
 	}
 
-	/* the wgmma GEMM with 8 row tiles over all blocks (each shared by ~16,
-	 * whichever comes last adds them): four runs, one set of bits */
-	const int	Mg = 1000,
-				ng = 64;
-	std::vector<uint8_t> wg = random_weights(DS_TYPE_Q4_K, Mg, K, *rng);
-
-	make_x(ng, K, K, false, xr, xh);
-
-	Dev			dwg(wg.size()),
-				dxg(xh.size()),
-				dyg((size_t) ng * Mg * 4);
-	std::vector<float> first((size_t) ng * Mg),
-				again((size_t) ng * Mg);
-	int			differ = 0,
-				rc = DS_CUDA_OK;
-
-	dwg.put(wg.data());
-	dxg.put(xh.data());
-	for (int rep = 0; rep < 4 && rc == DS_CUDA_OK; rep++)
+	/* the wgmma GEMM with 8 row tiles: at K = 8192 on its aligned grid (8
+	 * blocks each, whichever comes last adds them), at K = 20480 (640
+	 * units) over all blocks (stream-K, ~16 each): four runs, one set of
+	 * bits */
+	for (int Kg : {8192, 20480})
 	{
-		dyg.poison();
-		rc = ds_cuda_gemm_wgmma(ctx, 0, dwg.p, DS_TYPE_Q4_K, Mg, K, dxg.p, DS_CUDA_F32, K, ng, dyg.p,
-								DS_CUDA_F32, Mg);
-		if (rc != DS_CUDA_OK)
-			break;
-		dyg.get(rep ? again.data() : first.data());
-		differ += rep > 0 && memcmp(first.data(), again.data(), first.size() * 4) != 0;
+		const int	Mg = 1000,
+					ng = 64;
+		std::vector<uint8_t> wg = random_weights(DS_TYPE_Q4_K, Mg, Kg, *rng);
+
+		make_x(ng, Kg, Kg, false, xr, xh);
+
+		Dev			dwg(wg.size()),
+					dxg(xh.size()),
+					dyg((size_t) ng * Mg * 4);
+		std::vector<float> first((size_t) ng * Mg),
+					again((size_t) ng * Mg);
+		int			differ = 0,
+					rc = DS_CUDA_OK;
+
+		dwg.put(wg.data());
+		dxg.put(xh.data());
+		for (int rep = 0; rep < 4 && rc == DS_CUDA_OK; rep++)
+		{
+			dyg.poison();
+			rc = ds_cuda_gemm_wgmma(ctx, 0, dwg.p, DS_TYPE_Q4_K, Mg, Kg, dxg.p, DS_CUDA_F32, Kg, ng, dyg.p,
+									DS_CUDA_F32, Mg);
+			if (rc != DS_CUDA_OK)
+				break;
+			dyg.get(rep ? again.data() : first.data());
+			differ += rep > 0 && memcmp(first.data(), again.data(), first.size() * 4) != 0;
+		}
+		if (rc == DS_CUDA_ERR_UNSUPPORTED)
+			printf("SKIP  wgmma determinism: not an H100/H200\n");
+		else if (ok_call(rc, "wgmma"))
+			tl.check(differ == 0, "wgmma (row tiles shared by %s): four runs bit-identical (%d differ)",
+					 Kg == 8192 ? "8 blocks, aligned" : "~16 blocks, stream-K", differ);
 	}
-	if (rc == DS_CUDA_ERR_UNSUPPORTED)
-		printf("SKIP  wgmma determinism: not an H100/H200\n");
-	else if (ok_call(rc, "wgmma"))
-		tl.check(differ == 0, "wgmma (row tiles shared by ~16 blocks): four runs bit-identical (%d differ)",
-				 differ);
 }
 
 /*
