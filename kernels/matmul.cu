@@ -5,7 +5,8 @@
  *   n <= 8     a small-batch kernel (matvec_q8tma.cu, matvec_q8mma.cu,
  *              matvec_dp4a.cu or matvec.cu, by ds_cuda_matvec_path()), one
  *              pass over the weights
- *   n > 8      quantized weights of 2^25 elements or more on an H100/H200:
+ *   n > 8      quantized weights of 2^25 elements or more on an H100/H200,
+ *              and some smaller shapes up to a measured batch (use_wgmma):
  *              the wgmma GEMM (gemm_wgmma.cu); elsewhere the fused GEMM
  *              (gemm_fused.cu) where the weights are large and the batch
  *              moderate, else dequantize + cuBLAS (gemm_cublas.cu); F16
