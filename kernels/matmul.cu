@@ -122,8 +122,9 @@ use_fused(int wtype, int M, int n)
  *    8960x1536-like products (M 4096-16383, 1024 <= K <= 2048) go to q8tma
  *    at 2-8 vectors for the quantized types but Q8_0 (Q4_0 5.8-6.0 us
  *    against dp4a's 6.0-7.0 and the old q8tma's 7.2-7.5; Q4_K 6.6-6.7
- *    against 7.0-7.9; Q6_K 9.1 against 9.2-9.7), Q5_0 from 4 (6.7 against
- *    dp4a's 6.7 at 2), and at one vector Q4_0, Q4_K and Q6_K (5.4, 5.7, 7.7
+ *    against 7.0-7.9; Q6_K 9.1 against 9.2-9.7), Q5_0 and Q4_1 from 4
+ *    (Q5_0 6.7 against dp4a's 6.7 at 2; Q4_1 at 2 dp4a 5.6-5.7 against
+ *    6.1 in two later runs), and at one vector Q4_0, Q4_K and Q6_K (5.4, 5.7, 7.7
  *    us against dp4a's 6.0, 6.0, 8.4); 3584x3584-like ones (M < 4096, K
  *    <= 4096, 2^23-2^25 weights) at 2-8 vectors for Q4_0, Q5_0, Q4_K and
  *    Q5_K, Q4_1 from 3 (Q4_0 6.4 since its 4-tile steps there, against
@@ -146,13 +147,17 @@ use_fused(int wtype, int M, int n)
  *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
  *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
  *    the quantized types but Q8_0 (Q6_K with M % 8 == 0; above).
- *  - 3-4 vectors: q8mma, except where q8tma takes them (above); Q5_0 at
- *    3 on 8960x1536-like shapes goes to dp4a.  Q8_0 there goes to q8mma
+ *  - 3-4 vectors: q8mma, except where q8tma takes them (above); Q5_0 and
+ *    Q4_1 at 3 on 8960x1536-like shapes go to dp4a, and Q6_K on
+ *    1536x1536-like ones (under 2^23 weights; two runs of 2026-11-29:
+ *    4.8 us at 3 and 4 against q8mma's 5.2-5.4).  Q8_0 there goes to q8mma
  *    at 3-8 vectors, whose in-block hand-over it then takes (2026-11-29,
  *    two runs: 8.9 us at 3, 4 and 8 vectors, against dp4a's 11.7 at 3 and
  *    q8tma's 9.5-9.6 at 4-8).
  *  - 2 vectors: dp4a on the small products (M K <= 2^24 with K <= 4096:
- *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere; BF16 and F16
+ *    8960x1536, 3584x3584, 1536x1536), q8mma elsewhere and for Q6_K from
+ *    2^23 weights (3584x3584: 9.9-10.0 against 10.2-10.4 in two runs of
+ *    2026-11-29); BF16 and F16
  *    q8mma except on the smallest (M K < 2^22).
  *  - 1 vector: dp4a (matvec_dp4a.cu) by default; q8mma on the output
  *    projections (M >= 65536: 15-43% faster for Q4_0, Q5_0, Q4_K, Q5_K,
@@ -198,7 +203,7 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return DS_CUDA_MATVEC_Q8TMA;
 	/* 8960x1536-like */
 	if (!fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) && M >= 4096 && M < 16384 &&
-		K <= 2048 && (n >= 5 || (K >= 1024 && (n >= 4 || (n >= 2 && wtype != DS_TYPE_Q5_0) ||
+		K <= 2048 && (n >= 5 || (K >= 1024 && (n >= 4 || (n >= 2 && wtype != DS_TYPE_Q5_0 && wtype != DS_TYPE_Q4_1) ||
 											  wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K ||
 											  wtype == DS_TYPE_Q6_K))))
 		return DS_CUDA_MATVEC_Q8TMA;
@@ -215,14 +220,15 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (n >= 5)
 		return DS_CUDA_MATVEC_Q8MMA;
 	if (n >= 3)
-		return !fl && wtype != DS_TYPE_Q8_0 && M >= 4096 && M < 16384 && K <= 2048 ? DS_CUDA_MATVEC_DP4A :
-			DS_CUDA_MATVEC_Q8MMA;
+		return (!fl && wtype != DS_TYPE_Q8_0 && M >= 4096 && M < 16384 && K <= 2048) ||
+			(wtype == DS_TYPE_Q6_K && mk < (1L << 23)) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (wtype == DS_TYPE_BF16 || (wtype == DS_TYPE_F16 && n == 2))
 		return mk < (1L << 22) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (wtype == DS_TYPE_F16)
 		return mk < (1L << 22) || (M < 65536 && M > K) ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (n == 2)
-		return mk <= (1L << 24) && K <= 4096 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
+		return mk <= (1L << 24) && K <= 4096 && (wtype != DS_TYPE_Q6_K || mk < (1L << 23)) ?
+			DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (M >= 65536)
 		return wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_1 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8MMA;
 	if (mk >= (1L << 25) && K >= 8192)

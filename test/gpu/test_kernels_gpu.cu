@@ -374,11 +374,11 @@ test_products(void)
 		test_product(type, 2056, 16384, 5, P_SMALL, false, true);	/* few rows, long K: q8tma at 2-8 */
 		test_product(type, 2056, 16384, 1, P_SMALL, false, false);	/* and at one (Q4_1 dp4a) */
 		test_product(type, 8200, 1536, 6, P_SMALL, false, false);	/* 8960x1536-like: q8tma at 4-8, */
-		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* Q5_0 dp4a at 1-3; Q8_0 q8mma in-block */
+		test_product(type, 8200, 1536, 3, P_SMALL, false, false);	/* Q4_1, Q5_0 dp4a at 3; Q8_0 q8mma in-block */
 		test_product(type, 8200, 1536, 1, P_SMALL, false, false);	/* Q4_0, Q4_K, Q6_K q8tma at 1 */
 		test_product(type, 3000, 3584, 2, P_SMALL, false, false);	/* 3584x3584-like: q8tma at 2-8 */
 		test_product(type, 3000, 3584, 1, P_SMALL, false, false);	/* Q8_0 q8tma at 1 (4-tile steps) */
-		test_product(type, 1544, 1536, 4, P_SMALL, false, true);	/* 1536x1536-like: q8tma at 4-8 */
+		test_product(type, 1544, 1536, 4, P_SMALL, false, true);	/* 1536x1536-like: q8tma at 4-8, Q6_K dp4a */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
 		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q8_0 q8tma, Q4_K q8mma */
 		test_product(type, 1032, 8448, 4, P_SMALL, false, false);	/* and Q4_K, Q5_K q8tma at 2-8 */
