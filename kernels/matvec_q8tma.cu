@@ -658,14 +658,12 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
  * blocks) 2-8%; 3584x18944 (112 blocks) 3-13% (Q6_K 4%, and 2% slower at
  * n = 8).  The sharers' round trips cost more than idle multiprocessors:
  * 168 blocks on 3584x3584 (3 sharers each) took 12.3 us against 7.0 with
- * 112.
+ * 112.  (ds_split_q8tma_grid in split.cuh, which the CPU tests check.)
  */
 static long
 aligned_grid(long nrb, long nch, int sms)
 {
-	if (nrb <= 0 || nrb > sms)
-		return 0;
-	return nrb * min(min((long) sms / nrb, max(1L, nch / 3)), 4L);
+	return ds_split_q8tma_grid(nrb, nch, sms);
 }
 
 /* row blocks of M rows with 16 MT rows per warp and SC tiles per step */

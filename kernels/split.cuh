@@ -69,6 +69,46 @@ ds_split_slot(const DsSplit &p, int c, long j)
 }
 
 /*
+ * The aligned grids, the default where a product has few row blocks: nrb s
+ * blocks, each row block whole to one block (s = 1) or cut by the equal
+ * ranges above into s parts that each lie within it (G is a multiple of
+ * nrb and s <= nch, so block c takes steps [c nch / s, (c + 1) nch / s)
+ * of row block c / s).  The measurements that chose them are at their
+ * callers.
+ *  - q8tma (matvec_q8tma.cu): s as large as sms allows, at most 4, and
+ *    at least 3 steps per part where s > 1; 0 where nrb > sms (no aligned
+ *    grid: the caller then runs one block per multiprocessor).
+ *  - the wgmma GEMM (gemm_wgmma.cu, nrb = tiles, nch = K tiles): s as
+ *    large as sms allows, at most 8 and nch, on short products only (nrb
+ *    <= sms and nrb nch <= 4 sms); elsewhere sms.
+ */
+DS_HD long
+ds_split_q8tma_grid(long nrb, long nch, int sms)
+{
+	long		s;
+
+	if (nrb <= 0 || nrb > sms)
+		return 0;
+	s = sms / nrb;
+	s = s < nch / 3 ? s : nch / 3;
+	s = s < 4 ? s : 4;
+	return nrb * (s > 1 ? s : 1);
+}
+
+DS_HD int
+ds_split_wgmma_grid(long nrb, long nch, int sms)
+{
+	long		s;
+
+	if (nrb > sms || nrb * nch > 4L * sms)
+		return sms;
+	s = sms / nrb;
+	s = s < nch ? s : nch;
+	s = s < 8 ? s : 8;
+	return (int) (nrb * s);
+}
+
+/*
  * Q6_K's rows in the copy-engine kernel (210-byte blocks: a row is not a
  * multiple of 16 bytes, 8 rows are): a 128-row block is copied as 8 boxes
  * of 16 rows, box i holding rows 8 p + i (p = 0..15), and box i is the

@@ -1184,6 +1184,57 @@ test_split(Tally &tl)
 	tl.check(ds_split_first_adds(148, 132, 0) && ds_split_first_adds(140, 132, 0) &&
 			 !ds_split_first_adds(56, 132, 0) && !ds_split_first_adds(24, 72, 0) && !ds_split_first_adds(1188, 132, 1),
 			 "q8tma work split: the first sharer adds where a row block has at most 2 sharers on average");
+
+	/* the aligned grids: on multiprocessors enough, each block's range is
+	 * non-empty and lies within the row block c / s */
+	int			acases = 0,
+				abad = 0;
+
+	for (long nrb : nrbs)
+		for (int nch : nchs)
+			for (int sms : {66, 132})
+				for (int wg = 0; wg < 2; wg++)
+				{
+					const long	G = wg ? ds_split_wgmma_grid(nrb, nch, sms) : ds_split_q8tma_grid(nrb, nch, sms);
+
+					if (wg ? nrb > sms || nrb * nch > 4L * sms : G == 0)
+					{
+						/* no aligned grid: q8tma says so (nrb > sms), the
+						 * wgmma GEMM runs one block per multiprocessor */
+						abad += wg ? G != sms : nrb <= sms;
+						continue;
+					}
+
+					DsSplit		p = {nrb, nch, (int) G, ds_split_whole_ok(nrb, (int) G)};
+					bool		ok = G % nrb == 0 && G <= sms && G <= nrb * nch;
+
+					acases++;
+					for (int c = 0; c < G && ok; c++)
+					{
+						const long	b0 = ds_split_begin(p, c),
+									b1 = ds_split_begin(p, c + 1);
+
+						ok &= b1 > b0 && b0 / nch == (b1 - 1) / nch && b0 / nch == c / (G / nrb);
+					}
+					abad += !ok;
+				}
+	tl.check(acases > 100 && abad == 0,
+			 "aligned grids: %d of %d cases with a block empty, across row blocks or beyond the multiprocessors",
+			 abad, acases);
+	/* the grids of the model shapes (132 multiprocessors): q8tma's row
+	 * blocks of 128 rows x 2-tile steps (8960x1536: 70 x 3; 3584x18944: 28
+	 * x 37; 18944x3584: 148 x 7) and of 32 x 4-tile steps (1536x1536: 48 x
+	 * 2; 1536x8960: 48 x 9; 3584x3584: 112 x 4); the wgmma GEMM's tiles x
+	 * K tiles (8960x1536: 70 x 6; 3584x3584: 28 x 14; 1536x8960: 12 x 35;
+	 * 1536x1536: 12 x 6; 3584x18944: 28 x 74; 18944x3584: 148 x 14) */
+	tl.check(ds_split_q8tma_grid(70, 3, 132) == 70 && ds_split_q8tma_grid(28, 37, 132) == 112 &&
+			 ds_split_q8tma_grid(148, 7, 132) == 0 && ds_split_q8tma_grid(48, 2, 132) == 48 &&
+			 ds_split_q8tma_grid(48, 9, 132) == 96 && ds_split_q8tma_grid(112, 4, 132) == 112,
+			 "q8tma aligned grid on the model shapes: 70, 112, none, 48, 96, 112 blocks");
+	tl.check(ds_split_wgmma_grid(70, 6, 132) == 70 && ds_split_wgmma_grid(28, 14, 132) == 112 &&
+			 ds_split_wgmma_grid(12, 35, 132) == 96 && ds_split_wgmma_grid(12, 6, 132) == 72 &&
+			 ds_split_wgmma_grid(28, 74, 132) == 132 && ds_split_wgmma_grid(148, 14, 132) == 132,
+			 "wgmma grid on the model shapes: 70, 112, 96, 72, 132, 132 blocks");
 }
 
 /*
