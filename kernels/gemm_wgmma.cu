@@ -870,14 +870,9 @@ wgmma_workspace(const ds_cuda_context *ctx, int n, int K)
  * but 3584x18944 (2072 units: 112 blocks against stream-K) 6-10% slower,
  * which keeps one block per multiprocessor.  1536x1536 has 72 either way
  * (12 tiles x 6; at 256 vectors 24 blocks were 17% faster, at 16 and 64
- * 7-40% slower).  (ds_split_wgmma_grid in split.cuh, which the CPU tests
- * check.)
+ * 7-40% slower).  The rule is ds_split_wgmma_grid (split.cuh), which the
+ * CPU tests check; launch() takes it.
  */
-static int
-wg_grid(long tiles, int nt, int sms)
-{
-	return ds_split_wgmma_grid(tiles, nt, sms);
-}
 
 template <int T, int BN, bool WT>
 int
@@ -894,7 +889,8 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, WgArgs a, const void *x, int l
 	a.nrb = (a.M + WG_ROWS - 1) / WG_ROWS;
 	a.units = (long) ncb * a.nrb * a.nt;
 
-	const int	G = (int) min(a.units, (long) (grid > 0 ? grid : wg_grid((long) ncb * a.nrb, a.nt, ctx->sm_count)));
+	const int	G = (int) min(a.units, (long) (grid > 0 ? grid :
+												   ds_split_wgmma_grid((long) ncb * a.nrb, a.nt, ctx->sm_count)));
 	const size_t part_bytes = (size_t) G * 2 * WG_ROWS * BN * 4;
 
 	DS_REQUIRE(xp_bytes + part_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,

@@ -23,11 +23,19 @@
 #include "gemm_wgmma.cuh"
 #include "matvec.cuh"
 
+/* the 4- and 5-bit types, which most crossovers below treat alike */
+static bool
+q45_type(int wtype)
+{
+	return wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q4_K ||
+		wtype == DS_TYPE_Q5_K;
+}
+
 /*
  * Where the wgmma GEMM beat the others (H200, 16 to 256 vectors): the
  * quantized types on 3584x18944, 18944x3584 and 152064x3584 (0.5-0.9 of
  * cuBLAS on bf16 weights, against 0.33-0.47 for the best of the others),
- * and since its aligned grid (gemm_wgmma.cu wg_grid; 2026-11-29, one run
+ * and since its aligned grid (split.cuh ds_split_wgmma_grid; 2026-11-29, one run
  * at 16, 64, 128 and 256 vectors against dequantize + cuBLAS):
  *  - 8960x1536-like products (M 4096-16383, K <= 2048, 2^23 weights or
  *    more) up to 256 vectors, Q8_0 up to 128 and Q6_K up to 64: Q4_0
@@ -49,8 +57,7 @@ static bool
 use_wgmma(const ds_cuda_context *ctx, int wtype, int M, int K, int n)
 {
 	const long	mk = (long) M * K;
-	const bool	q45 = wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
-		wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K;
+	const bool	q45 = q45_type(wtype);
 	const bool	tall = M >= 4096 && M < 16384 && K <= 2048 && mk >= (1L << 23) &&
 		(q45 ? n <= 256 : wtype == DS_TYPE_Q8_0 ? n <= 128 : n <= 64);
 	const bool	mid = mk >= (1L << 23) && M >= 2048 && K >= 2048 && (q45 ? n <= 64 : n <= 16);
@@ -116,7 +123,7 @@ use_fused(int wtype, int M, int n)
  *    Q5_K 11.0-11.1 against 11.9-12.1; Q5_0 since q8tma's aligned grid,
  *    10.5-10.6 against 11.0-11.1; Q4_0 and Q4_1 since its 4-tile steps
  *    there, 8.6 and 9.6-9.9 against 10.0 and 10.2-10.5).
- *  - Since q8tma's aligned grid (matvec_q8tma.cu aligned_grid: few row
+ *  - Since q8tma's aligned grid (split.cuh ds_split_q8tma_grid: few row
  *    blocks, each whole to a block or shared by 2-4 in aligned parts;
  *    H200, 2026-11-29, one run at 1, 2, 4 and 8 vectors):
  *    8960x1536-like products (M 4096-16383, 1024 <= K <= 2048) go to q8tma
@@ -198,8 +205,7 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 	if (n >= 2 && !fl && (wtype != DS_TYPE_Q8_0 || K >= 8192) && (wtype != DS_TYPE_Q6_K || M % 8 == 0) &&
 		mk >= (1L << 25))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (n >= 2 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
-				   wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K) && mk >= (1L << 23) && K >= 8192)
+	if (n >= 2 && q45_type(wtype) && mk >= (1L << 23) && K >= 8192)
 		return DS_CUDA_MATVEC_Q8TMA;
 	/* 8960x1536-like */
 	if (!fl && wtype != DS_TYPE_Q8_0 && (wtype != DS_TYPE_Q6_K || M % 8 == 0) && M >= 4096 && M < 16384 &&
@@ -208,8 +214,7 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 											  wtype == DS_TYPE_Q6_K))))
 		return DS_CUDA_MATVEC_Q8TMA;
 	/* 3584x3584-like and 1536x1536-like, the 4- and 5-bit types */
-	if ((wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q4_K ||
-		 wtype == DS_TYPE_Q5_K) && M < 4096 && K <= 4096 && mk >= (1L << 21) && mk < (1L << 25) &&
+	if (q45_type(wtype) && M < 4096 && K <= 4096 && mk >= (1L << 21) && mk < (1L << 25) &&
 		(mk >= (1L << 23) ? n >= 3 || (n == 2 && wtype != DS_TYPE_Q4_1) :
 		 n >= 3 || (n == 2 && (wtype == DS_TYPE_Q5_0 || wtype == DS_TYPE_Q5_K))))
 		return DS_CUDA_MATVEC_Q8TMA;

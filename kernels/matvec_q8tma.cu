@@ -22,7 +22,7 @@
  *    stream-K style: the steps (row block, SC tiles) in order are cut into
  *    gridDim.x equal ranges, one per block, so every block streams the
  *    same number of bytes whatever the shape.  With few row blocks the
- *    default grid is 1-4 blocks per row block (aligned_grid), so that
+ *    default grid is 1-4 blocks per row block (aligned_grid_of), so that
  *    each block's range lies within one row block.  A row block that one
  *    block covers whole is stored straight to y; one shared by
  *    several blocks has the sharers' partial sums added in block order
@@ -658,13 +658,9 @@ q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, in
  * blocks) 2-8%; 3584x18944 (112 blocks) 3-13% (Q6_K 4%, and 2% slower at
  * n = 8).  The sharers' round trips cost more than idle multiprocessors:
  * 168 blocks on 3584x3584 (3 sharers each) took 12.3 us against 7.0 with
- * 112.  (ds_split_q8tma_grid in split.cuh, which the CPU tests check.)
+ * 112.  The rule is ds_split_q8tma_grid (split.cuh), which the CPU tests
+ * check; aligned_grid_of applies it to one configuration.
  */
-static long
-aligned_grid(long nrb, long nch, int sms)
-{
-	return ds_split_q8tma_grid(nrb, nch, sms);
-}
 
 /* row blocks of M rows with 16 MT rows per warp and SC tiles per step */
 template <int T, int MT, int SC>
@@ -679,7 +675,7 @@ template <int T, int MT, int SC>
 static long
 aligned_grid_of(int M, int K, int sms)
 {
-	return aligned_grid(row_blocks<T, MT, SC>(M), (K / 256 + SC - 1) / SC, sms);
+	return ds_split_q8tma_grid(row_blocks<T, MT, SC>(M), (K / 256 + SC - 1) / SC, sms);
 }
 
 template <int T, int SCP, bool XSP>

@@ -43,7 +43,7 @@
  * same with W by 16-byte copies where the copy engine would take it),
  * "wgm128" (the same with blocks of 128 vectors), "wgmnh" (the default
  * without L2 cache hints) and "cublas"; DS_BENCH_WGRID=G runs the wgmma
- * paths on G blocks (default: its aligned grid, gemm_wgmma.cu wg_grid).
+ * paths on G blocks (default: its aligned grid, split.cuh ds_split_wgmma_grid).
  */
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
