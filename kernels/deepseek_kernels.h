@@ -128,9 +128,9 @@ DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
  * Small-batch product, 1 <= n <= 8, one pass over the weights, by the
  * kernel measured faster for the type and shape (ds_cuda_matvec_path()
  * says which; docs/kernels.md has the figures).  They differ in numerics:
- * see ds_cuda_matvec_mma(), ds_cuda_matvec_dp4a(), ds_cuda_matvec_q8mma()
- * and ds_cuda_matvec_q8tma() (the last three compute the same int8-x
- * product).
+ * see ds_cuda_matvec_mma(), ds_cuda_matvec_dp4a(), ds_cuda_matvec_q8mma(),
+ * ds_cuda_matvec_q8tma() and ds_cuda_matvec_bulk() (the last four compute
+ * the same int8-x product).
  */
 DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
@@ -141,6 +141,7 @@ DS_CUDA_API int			ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream,
 #define DS_CUDA_MATVEC_DP4A 1
 #define DS_CUDA_MATVEC_Q8MMA 2
 #define DS_CUDA_MATVEC_Q8TMA 3
+#define DS_CUDA_MATVEC_BULK 4
 
 /* The kernel ds_cuda_matvec() uses for this product: DS_CUDA_MATVEC_*. */
 DS_CUDA_API int			ds_cuda_matvec_path(int wtype, int M, int K, int n);
@@ -169,6 +170,19 @@ DS_CUDA_API int			ds_cuda_matvec_mma(ds_cuda_context *ctx, ds_cuda_stream stream
  * a programmatic dependent launch of the first (sm_90).
  */
 DS_CUDA_API int			ds_cuda_matvec_dp4a(ds_cuda_context *ctx, ds_cuda_stream stream,
+								const void *w, int wtype, int M, int K,
+								const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								void *y, ds_cuda_dtype ytype, int ldy);
+
+/*
+ * Small-batch product, 1 <= n <= 2, with whole rows per block: each block
+ * streams one contiguous range of rows through the copy engine (1-D bulk
+ * copies of whole-row stages) and computes as ds_cuda_matvec_dp4a(), with
+ * the same numerics (the int8-x product up to f32 rounding; F16/BF16 with
+ * f32 x).  No row is shared between blocks.  Needs K % 256 == 0 and two
+ * stages of one row in shared memory (DS_CUDA_ERR_UNSUPPORTED otherwise).
+ */
+DS_CUDA_API int			ds_cuda_matvec_bulk(ds_cuda_context *ctx, ds_cuda_stream stream,
 								const void *w, int wtype, int M, int K,
 								const void *x, ds_cuda_dtype xtype, int ldx, int n,
 								void *y, ds_cuda_dtype ytype, int ldy);

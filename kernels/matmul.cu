@@ -3,8 +3,8 @@
  * measured fastest on an H200 (docs/kernels.md, `make gpu-bench`):
  *
  *   n <= 8     a small-batch kernel (matvec_q8tma.cu, matvec_q8mma.cu,
- *              matvec_dp4a.cu or matvec.cu, by ds_cuda_matvec_path()), one
- *              pass over the weights
+ *              matvec_dp4a.cu, matvec_bulk.cu or matvec.cu, by
+ *              ds_cuda_matvec_path()), one pass over the weights
  *   n > 8      quantized weights of 2^25 elements or more on an H100/H200,
  *              and some smaller shapes up to a measured batch (use_wgmma):
  *              the wgmma GEMM (gemm_wgmma.cu); elsewhere the fused GEMM
@@ -150,6 +150,17 @@ use_fused(int wtype, int M, int n)
  *    q8tma matched once 4-tile steps kept 1 step on their way);
  *    1536x1536-like ones at 3-8 (4.0-4.1 against q8mma's 4.7-4.8; dp4a
  *    2.9 and 3.7-3.8 against 3.4-3.5 and 4.0 at 1 and 2).
+ *  - Whole rows per block by 1-D bulk copies (matvec_bulk.cu; H200,
+ *    2026-11-29, two repeats in one run against the best of q8tma, dp4a
+ *    and q8mma): 1536x1536-like products (M, K <= 2048, 2^21 weights or
+ *    more) at 2 vectors for Q4_0, Q4_1, Q5_0, Q4_K, Q5_K and Q6_K (3.30-
+ *    3.75 us against 3.45-4.25: Q4_0 3.36 / 3.57, Q4_1 3.30 / 3.45, Q4_K
+ *    3.36 / 3.93, Q5_0 3.49 / 4.10, Q5_K 3.54 / 4.01, Q6_K 3.75 / 4.25),
+ *    Q4_K also at one (3.14 against dp4a's 3.50); Q6_K at 2 on
+ *    3584x3584-like ones (2^23-2^25 weights: 9.4 against q8mma's 10.0).
+ *    Q8_0 there within 2% (not taken); on the larger products it is
+ *    8-80% behind (the int8-x arithmetic per 32 weights, not its memory
+ *    side, holds it: docs/kernels.md).
  *  - 5 to 8 vectors: the tensor-core kernel on the weights' integers
  *    (matvec_q8mma.cu) on every other shape: 1.3-4x faster than dp4a at
  *    8.  On 8960x1536-like shapes (M 4096-16383, K <= 2048) q8tma for
@@ -197,6 +208,11 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 
 	if (K % 256 != 0)
 		return DS_CUDA_MATVEC_MMA;
+	if (!fl && wtype != DS_TYPE_Q8_0 && M <= 2048 && K <= 2048 && mk >= (1L << 21) &&
+		(n == 2 || (n == 1 && wtype == DS_TYPE_Q4_K)))
+		return DS_CUDA_MATVEC_BULK;
+	if (wtype == DS_TYPE_Q6_K && n == 2 && M < 4096 && K <= 4096 && mk >= (1L << 23) && mk < (1L << 25))
+		return DS_CUDA_MATVEC_BULK;
 	if (M >= 65536 && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_1 || wtype == DS_TYPE_Q5_0 ||
 					   wtype == DS_TYPE_Q8_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
 		return DS_CUDA_MATVEC_Q8TMA;
@@ -256,6 +272,8 @@ ds_cuda_matvec(ds_cuda_context *ctx, ds_cuda_stream stream, const void *w, int w
 	{
 		case DS_CUDA_MATVEC_Q8TMA:
 			return ds_cuda_matvec_q8tma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
+		case DS_CUDA_MATVEC_BULK:
+			return ds_cuda_matvec_bulk(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
 		case DS_CUDA_MATVEC_Q8MMA:
 			return ds_cuda_matvec_q8mma(ctx, stream, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy);
 		case DS_CUDA_MATVEC_DP4A:

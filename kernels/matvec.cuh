@@ -55,6 +55,19 @@ int			ds_matvec_q8tma_launch(ds_cuda_context *ctx, cudaStream_t stream,
 								   void *y, ds_cuda_dtype ytype, int ldy, int mt, int sc, int grid, int xs,
 								   int lag);
 
+/*
+ * The product with whole rows per block streamed by 1-D bulk copies
+ * (matvec_bulk.cu), n <= 2, with its knobs: grid blocks, stage_bytes per
+ * stage of whole rows, ring_bytes for the ring of stages, lag: stages on
+ * their way per block (-1: the whole ring); 0 = the built-in choice;
+ * probe 1: the weight stream alone (y not written).  K % 256 == 0.
+ */
+int			ds_matvec_bulk_launch(ds_cuda_context *ctx, cudaStream_t stream,
+								  const void *w, int wtype, int M, int K,
+								  const void *x, ds_cuda_dtype xtype, int ldx, int n,
+								  void *y, ds_cuda_dtype ytype, int ldy, int grid,
+								  int stage_bytes, int ring_bytes, int lag, int probe);
+
 /* Check the arguments every matrix product shares; n_max bounds n. */
 int			ds_matmul_check(const ds_cuda_context *ctx, const void *w, int wtype,
 							int M, int K, const void *x, ds_cuda_dtype xtype, int ldx,

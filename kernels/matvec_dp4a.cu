@@ -37,6 +37,7 @@
  */
 #include "common.cuh"
 #include "matvec.cuh"
+#include "prep_x.cuh"
 #include "q8dot.cuh"
 
 namespace
@@ -96,47 +97,6 @@ struct DArgs
 	int			njobs,			/* ceil(M / R) */
 				jpw;			/* consecutive jobs per warp */
 };
-
-/*
- * x for the product: per 32-element block (a warp), int8 values and the
- * meta (d, and the two half sums as int16: |sum| <= 16 * 127) -- or, for
- * F16/BF16 weights, x as dense f32.
- */
-template <bool FLOAT>
-__global__ void __launch_bounds__(256)
-k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int2 *xm)
-{
-	const int	lane = threadIdx.x & 31;
-	const int	blk = blockIdx.x * 8 + (threadIdx.x >> 5);
-	const int	nblk = K / 32;
-
-	grid_dependents_launch();
-	/* launched as the programmatic dependent of the kernel before it: x
-	 * and the workspace are that kernel's until it has finished */
-	grid_dependency_wait();
-	if (blk >= nb * nblk)
-		return;
-
-	const int	b = blk / nblk,
-				kb = blk - b * nblk;
-	const float v = ds_load_act(x, (size_t) b * ldx + 32 * kb + lane, x_bf16);
-	const size_t e = (size_t) b * K + 32 * kb + lane;
-
-	if constexpr (FLOAT)
-		((float *) xq)[e] = v;
-	else
-	{
-		int			q,
-					s0,
-					s1;
-		float		d;
-
-		dsq8::warp_quantize_block(v, &q, &d, &s0, &s1);
-		xq[e] = (uint8_t) (int8_t) q;
-		if (lane == 0)
-			xm[blk] = make_int2(__float_as_int(d), (int) (((unsigned) s0 & 0xffffu) | ((unsigned) s1 << 16)));
-	}
-}
 
 /* Queue the copies of step `step` of job `job`'s rows into stage. */
 template <int T, int NB, int R>
@@ -448,28 +408,16 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, DArgs a, const void *x, int x_
 	using TT = dsq8::Tile<T>;
 	static int	smem_set = 0,
 				per_sm = 0;
-	const size_t xq_bytes = ds_ws_round((size_t) a.nb * a.K * (TT::FLOAT ? 4 : 1));
-	const size_t xm_bytes = TT::FLOAT ? 0 : ds_ws_round((size_t) a.nb * (a.K / 32) * 8);
-	const int	nblk = a.nb * (a.K / 32);
 
-	DS_REQUIRE(xq_bytes + xm_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
-			   "workspace too small for the quantized x");
 	DS_CUDA_CHECK(ds_set_smem(k_matvec_dp4a<T, NB, R>, Z::SMEM, &smem_set));
 	if (per_sm == 0)
 		DS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_matvec_dp4a<T, NB, R>,
 																	DT, Z::SMEM));
 	DS_REQUIRE(per_sm > 0, DS_CUDA_ERR_CUDA, "the dp4a kernel does not fit on a multiprocessor");
-
-	uint8_t    *xq = ctx->ws;
-	int2	   *xm = (int2 *) (ctx->ws + xq_bytes);
-
-	DS_CUDA_CHECK(ds_launch_pdl(k_prep_x<TT::FLOAT>, (nblk + 7) / 8, 256, 0, stream, x, x_bf16, ldx, a.K, a.nb,
-								xq, xm));
+	DS_TRY(prep_x_launch<TT::FLOAT>(ctx, stream, x, x_bf16, ldx, a.K, a.nb, &a.xq, &a.xm));
 
 	const long	wmax = (long) per_sm * ctx->sm_count * DW;
 
-	a.xq = xq;
-	a.xm = xm;
 	a.njobs = (a.M + C::R - 1) / C::R;
 	a.jpw = (int) ((a.njobs + wmax - 1) / wmax);
 

@@ -35,7 +35,11 @@
  * 0 for the whole ring), "q8txs" (x
  * copied into each stage by the copy engine), "q8tl1".."q8tl3" (the
  * default with at most 1-3 steps on their way per block), "q8tl0" (the
- * default with the whole ring on its way).  At n = 1 the
+ * default with the whole ring on its way), "bulk" (n <= 2:
+ * matvec_bulk.cu on DS_BENCH_BGRID blocks, DS_BENCH_BSTAGE bytes per
+ * stage, DS_BENCH_BRING bytes of ring, DS_BENCH_BLAG stages on their way,
+ * -1 the whole ring; 0 or unset: the defaults; DS_BENCH_BPROBE=1: its
+ * weight stream alone, no arithmetic).  At n = 1 the
  * physical references for the same bytes: "read" (a kernel that only
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
@@ -484,7 +488,12 @@ main(int argc, char **argv)
 				tg_mt = getenv("DS_BENCH_MT") ? atoi(getenv("DS_BENCH_MT")) : 0,
 				tg_sc = getenv("DS_BENCH_SC") ? atoi(getenv("DS_BENCH_SC")) : 0,
 				wg_grid = getenv("DS_BENCH_WGRID") ? atoi(getenv("DS_BENCH_WGRID")) : 0,
-				tg_lag = getenv("DS_BENCH_LAG") ? atoi(getenv("DS_BENCH_LAG")) : -1;
+				tg_lag = getenv("DS_BENCH_LAG") ? atoi(getenv("DS_BENCH_LAG")) : -1,
+				bk_grid = getenv("DS_BENCH_BGRID") ? atoi(getenv("DS_BENCH_BGRID")) : 0,
+				bk_stage = getenv("DS_BENCH_BSTAGE") ? atoi(getenv("DS_BENCH_BSTAGE")) : 0,
+				bk_ring = getenv("DS_BENCH_BRING") ? atoi(getenv("DS_BENCH_BRING")) : 0,
+				bk_lag = getenv("DS_BENCH_BLAG") ? atoi(getenv("DS_BENCH_BLAG")) : 0,
+				bk_probe = getenv("DS_BENCH_BPROBE") ? atoi(getenv("DS_BENCH_BPROBE")) : 0;
 	ds_cuda_context *ctx;
 	cudaStream_t s;
 	cublasHandle_t cb;
@@ -610,7 +619,7 @@ main(int argc, char **argv)
 							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19},
 							   {"wgmcp", 20}, {"q8tl1", 21}, {"q8tl2", 22}, {"q8tl3", 23},
 							   {"q8tl0", 24}, {"wgm128", 25}, {"wgmnh", 26}, {"q8mws", 27}, {"q8mfe", 28},
-							   {"q8mib", 29}};
+							   {"q8mib", 29}, {"bulk", 30}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
 					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
@@ -620,6 +629,8 @@ main(int argc, char **argv)
 											 ("," + std::string(p.name) + ",").c_str()))
 						continue;
 					if (p.kind == 0 && n > 16)
+						continue;
+					if (p.kind == 30 && (n > 2 || sh.K % 256 != 0))
 						continue;
 					if (p.kind == 3 && (n > 8 || sh.K % 256 != 0))
 						continue;
@@ -665,6 +676,10 @@ main(int argc, char **argv)
 													   y + (size_t) b * sh.M, DS_CUDA_F32, sh.M, 0);
 							return rc2;
 						}
+						if (p.kind == 30)
+							return ds_matvec_bulk_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
+														 sh.K, n, y, DS_CUDA_F32, sh.M, bk_grid, bk_stage,
+														 bk_ring, bk_lag, bk_probe);
 						if (p.kind == 3)
 							return ds_matvec_dp4a_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														 sh.K, n, y, DS_CUDA_F32, sh.M);

@@ -102,10 +102,10 @@ make_x(int n, int K, int ldx, bool xbf16, std::vector<float> &xr, std::vector<ui
 enum Path
 {
 	P_MATVEC, P_FUSED, P_CUBLAS, P_MATMUL, P_DP4A, P_SMALL, P_Q8MMA, P_Q8TMA, P_Q8TXS, P_Q8TSC, P_WGMMA, P_Q8TLAG,
-	P_Q8MIB
+	P_Q8MIB, P_BULK
 };
 static const char *path_name[] = {"mma", "fused", "cublas", "matmul", "dp4a", "matvec", "q8mma", "q8tma", "q8txs", "q8tsc",
-	"wgmma", "q8tlag", "q8mib"};
+	"wgmma", "q8tlag", "q8mib", "bulk"};
 
 /* element i of a y read back from the device, f32 or bf16 */
 static float
@@ -149,7 +149,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	/* the dp4a and q8mma kernels compute with x quantized to int8: their own
 	 * reference */
-	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8MIB || path == P_Q8TMA || path == P_Q8TXS ||
+	bool		q8 = path == P_DP4A || path == P_Q8MMA || path == P_Q8MIB || path == P_BULK || path == P_Q8TMA || path == P_Q8TXS ||
 		path == P_Q8TSC || path == P_Q8TLAG ||
 		((path == P_SMALL || (path == P_MATMUL && n <= 8)) &&
 		 ds_cuda_matvec_path(type, M, K, n) != DS_CUDA_MATVEC_MMA);
@@ -192,6 +192,9 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 			break;
 		case P_Q8TMA:
 			rc = ds_cuda_matvec_q8tma(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
+			break;
+		case P_BULK:
+			rc = ds_cuda_matvec_bulk(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy);
 			break;
 		case P_Q8MIB:			/* q8mma with K split among one block's warps */
 			rc = ds_cuda_matvec_q8mma_tuned(ctx, 0, dw.p, type, M, K, dx.p, xt, ldx, n, dy.p, yt, ldy, 0, 0, 3);
@@ -242,7 +245,7 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 
 	double		e = rel_err(g.data(), r.data(), g.size());
 	bool		exact_path = path == P_MATVEC || path == P_DP4A || path == P_SMALL ||
-		path == P_Q8MMA || path == P_Q8MIB || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
+		path == P_Q8MMA || path == P_Q8MIB || path == P_BULK || path == P_Q8TMA || path == P_Q8TXS || path == P_Q8TSC ||
 		path == P_Q8TLAG || (path == P_MATMUL && n <= 8);
 	double		tol = exact_path ? (ybf16 ? 6e-3 : 2e-5) : 1.2e-2;
 
@@ -288,6 +291,16 @@ test_products(void)
 		test_product(type, 4099, 3584, 1, P_DP4A, false, false);
 		test_product(type, 16385, 512, 1, P_DP4A, true, false);	/* 2 rows per job */
 		test_product(type, 513, 18944, 4, P_DP4A, false, false);
+		/* whole rows per block by bulk copies: fewer rows than blocks, a
+		 * K of one tile, row ranges that start and end off 16 bytes
+		 * (Q6_K), the tensor's last bytes, bf16 in and out, strided,
+		 * a long K (one row per stage), two vectors */
+		test_product(type, 7, 256, 1, P_BULK, false, false);
+		test_product(type, 333, 768, 1, P_BULK, false, false);
+		test_product(type, 4099, 3584, 1, P_BULK, false, false);
+		test_product(type, 1001, 1536, 2, P_BULK, true, true, 8);
+		test_product(type, 513, 18944, 2, P_BULK, false, false);
+		test_product(type, 3, 32768, 1, P_BULK, true, false);
 		/* the tensor-core kernel with the weights' integers (int8; bf16 for
 		 * F16/BF16): row tails of its 16- and 32-row blocks, K of one
 		 * tile, every n, bf16 in and out, strided, K split in 2-16
@@ -378,7 +391,10 @@ test_products(void)
 		test_product(type, 8200, 1536, 1, P_SMALL, false, false);	/* Q4_0, Q4_K, Q6_K q8tma at 1 */
 		test_product(type, 3000, 3584, 2, P_SMALL, false, false);	/* 3584x3584-like: q8tma at 2-8 */
 		test_product(type, 3000, 3584, 1, P_SMALL, false, false);	/* Q8_0 q8tma at 1 (4-tile steps) */
-		test_product(type, 1544, 1536, 4, P_SMALL, false, true);	/* 1536x1536-like: q8tma at 4-8, Q6_K dp4a */
+		test_product(type, 1544, 1536, 4, P_SMALL, false, true);
+		test_product(type, 1544, 1536, 2, P_SMALL, true, false);	/* bulk but Q8_0, F16, BF16 */
+		test_product(type, 1531, 1536, 1, P_SMALL, false, false);	/* Q4_K bulk */
+		test_product(type, 3000, 3584, 2, P_SMALL, false, true);	/* Q6_K bulk */	/* 1536x1536-like: q8tma at 4-8, Q6_K dp4a */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
 		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q8_0 q8tma, Q4_K q8mma */
 		test_product(type, 1032, 8448, 4, P_SMALL, false, false);	/* and Q4_K, Q5_K q8tma at 2-8 */
@@ -1141,7 +1157,7 @@ test_chain(void)
 		return;
 
 	const int	D = 1536,
-				steps = 8;
+				steps = 10;
 	const int	wt = DS_TYPE_Q4_K;
 	std::vector<std::vector<uint8_t>> w;
 	const size_t wsz = ds_row_size(wt, D) * D;
@@ -1157,9 +1173,9 @@ test_chain(void)
 		float	   *yi = dy.as<float>() + (size_t) (i + 1) * D;
 		int			rc;
 
-		/* q8tma with x read from global memory and staged, dp4a, q8mma, in
-		 * turn */
-		switch (i % 4)
+		/* q8tma with x read from global memory and staged, dp4a, q8mma,
+		 * bulk, in turn */
+		switch (i % 5)
 		{
 			case 0:
 				rc = ds_cuda_matvec_q8tma_tuned(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D,
@@ -1172,8 +1188,11 @@ test_chain(void)
 			case 2:
 				rc = ds_cuda_matvec_dp4a(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D);
 				break;
-			default:
+			case 3:
 				rc = ds_cuda_matvec_q8mma(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D);
+				break;
+			default:
+				rc = ds_cuda_matvec_bulk(ctx, 0, wi, wt, D, D, xi, DS_CUDA_F32, D, 1, yi, DS_CUDA_F32, D);
 				break;
 		}
 		bad_rc += rc != DS_CUDA_OK;
@@ -1191,7 +1210,7 @@ test_chain(void)
 		ds_ref_matmul_q8(wt, w[i].data(), D, D, all.data() + (size_t) i * D, D, 1, ref.data(), D);
 		worst = std::max(worst, rel_err(all.data() + (size_t) (i + 1) * D, ref.data(), D));
 	}
-	tl.check(bad_rc == 0 && worst <= 2e-5, "chain of %d products (q8tma, dp4a, q8mma), each x the last y, "
+	tl.check(bad_rc == 0 && worst <= 2e-5, "chain of %d products (q8tma, dp4a, q8mma, bulk), each x the last y, "
 			 "queued without a wait: worst step rel err %.2e (tol 2e-5)", steps, worst);
 }
 

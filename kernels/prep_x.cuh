@@ -1,0 +1,88 @@
+/*
+ * prep_x.cuh -- the x kernel of the int8-x small-batch products
+ * (matvec_dp4a.cu, matvec_bulk.cu): x quantized once per call into the
+ * workspace, int8 per element and, per 32 elements, the scale and the
+ * integer sums of the two halves (q8dot.cuh); for F16/BF16 weights x as
+ * dense f32.  Launched as the programmatic dependent of the kernel before
+ * it, and the product as its dependent.
+ */
+#ifndef DS_KERNELS_PREP_X_CUH
+#define DS_KERNELS_PREP_X_CUH
+
+#include "common.cuh"
+#include "q8dot.cuh"
+
+namespace
+{
+
+/*
+ * x for the product: per 32-element block (a warp), int8 values and the
+ * meta (d, and the two half sums as int16: |sum| <= 16 * 127) -- or, for
+ * F16/BF16 weights, x as dense f32.
+ */
+template <bool FLOAT>
+__global__ void __launch_bounds__(256)
+k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int2 *xm)
+{
+	const int	lane = threadIdx.x & 31;
+	const int	blk = blockIdx.x * 8 + (threadIdx.x >> 5);
+	const int	nblk = K / 32;
+
+	grid_dependents_launch();
+	/* launched as the programmatic dependent of the kernel before it: x
+	 * and the workspace are that kernel's until it has finished */
+	grid_dependency_wait();
+	if (blk >= nb * nblk)
+		return;
+
+	const int	b = blk / nblk,
+				kb = blk - b * nblk;
+	const float v = ds_load_act(x, (size_t) b * ldx + 32 * kb + lane, x_bf16);
+	const size_t e = (size_t) b * K + 32 * kb + lane;
+
+	if constexpr (FLOAT)
+		((float *) xq)[e] = v;
+	else
+	{
+		int			q,
+					s0,
+					s1;
+		float		d;
+
+		dsq8::warp_quantize_block(v, &q, &d, &s0, &s1);
+		xq[e] = (uint8_t) (int8_t) q;
+		if (lane == 0)
+			xm[blk] = make_int2(__float_as_int(d), (int) (((unsigned) s0 & 0xffffu) | ((unsigned) s1 << 16)));
+	}
+}
+
+/*
+ * Quantize x into the workspace (int8 [nb][K] then int2 [nb][K / 32], or
+ * f32 [nb][K] for F16/BF16) as the programmatic dependent of the kernel
+ * before it on the stream; *xq, *xm: where the product finds it.
+ */
+template <bool FLOAT>
+int
+prep_x_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *x, int x_bf16, int ldx,
+			  int K, int nb, const uint8_t **xq, const int2 **xm)
+{
+	const size_t xq_bytes = ds_ws_round((size_t) nb * K * (FLOAT ? 4 : 1));
+	const size_t xm_bytes = FLOAT ? 0 : ds_ws_round((size_t) nb * (K / 32) * 8);
+	const int	nblk = nb * (K / 32);
+
+	DS_REQUIRE(xq_bytes + xm_bytes <= ctx->ws_bytes, DS_CUDA_ERR_WORKSPACE,
+			   "workspace too small for the quantized x");
+
+	uint8_t    *q = ctx->ws;
+	int2	   *m = (int2 *) (ctx->ws + xq_bytes);
+
+	DS_CUDA_CHECK(ds_launch_pdl(k_prep_x<FLOAT>, (nblk + 7) / 8, 256, 0, stream, x, x_bf16, ldx, K, nb,
+								q, m));
+	*xq = q;
+	*xm = m;
+	return DS_CUDA_OK;
+}
+
+}								/* namespace */
+
+#endif							/* DS_KERNELS_PREP_X_CUH */
