@@ -40,21 +40,17 @@
 #include "matvec.cuh"
 #include "prep_x.cuh"
 #include "q8dot.cuh"
+#include "split.cuh"
 #include "tma.cuh"
 
 namespace
 {
 
-constexpr int BW = 16;			/* compute warps (and one copy warp) */
-constexpr int SR_MAX = 32;		/* rows per stage */
-constexpr int NS_MAX = 16;		/* stages */
-constexpr int G_MAX = 8;		/* segments per row */
-constexpr int SLOTS = 64;		/* rows with segments in flight */
-constexpr int BARS = 2 * NS_MAX * 8;	/* the mbarriers */
-constexpr int SMEM_MAX = 227 * 1024;
-constexpr int STAGE_DEF = 24 * 1024;	/* default stage and ring bytes */
-constexpr int RING_DEF = 192 * 1024;
-constexpr int LAG_DEF = 3;		/* stages on their way per block */
+/* the plan's constants (split.cuh) */
+constexpr int BW = DS_BULK_WARPS;
+constexpr int NS_MAX = DS_BULK_NS_MAX;
+constexpr int SLOTS = DS_BULK_SLOTS;
+constexpr int BARS = DS_BULK_BARS;
 
 struct BArgs
 {
@@ -81,13 +77,6 @@ struct BArgs
 				roff;
 };
 
-
-/* rows of block c of G (balanced: shares differ by at most one) */
-__device__ __forceinline__ int
-row_of(int c, int G, int M)
-{
-	return (int) (((long long) c * M) / G);
-}
 
 /* The copy lane: every stage of rows r0 .. r1 through the ring. */
 __device__ void
@@ -217,8 +206,8 @@ k_matvec_bulk(BArgs a)
 	uint8_t    *xs = smem + a.xoff;		/* int8 x [NB][K], then int2 meta [NB][K / 32] */
 	const int2 *xms = (const int2 *) (xs + a.nb * a.K);
 	uint8_t    *ring = smem + a.roff;
-	const int	r0 = row_of(blockIdx.x, gridDim.x, a.M),
-				r1 = row_of(blockIdx.x + 1, gridDim.x, a.M);
+	const int	r0 = ds_bulk_row_of(blockIdx.x, gridDim.x, a.M),
+				r1 = ds_bulk_row_of(blockIdx.x + 1, gridDim.x, a.M);
 
 	if (threadIdx.x == 0)
 	{
@@ -353,43 +342,25 @@ launch(ds_cuda_context *ctx, cudaStream_t stream, BArgs a, const void *x, int x_
 {
 	using TT = dsq8::Tile<T>;
 	static int	smem_set = 0;
-	const int	sb = stage_bytes > 0 ? stage_bytes : STAGE_DEF;
-	const int	xbytes = TT::FLOAT ? 0 : (a.nb * a.K + a.nb * (a.K / 32) * 8 + 15) & ~15;
+	DsBulkPlan	p;
 
-	if (grid <= 0)
-		grid = ctx->sm_count;
-	grid = min(grid, a.M);
-	a.xoff = BARS + 4 * SLOTS + 4 * SLOTS * G_MAX * NB;
-	a.roff = a.xoff + xbytes;
-
-	const int	room = SMEM_MAX - a.roff;
-	const int	rg = min(ring_bytes > 0 ? ring_bytes : RING_DEF, room);
-
-	/* rows per stage, then as many stages as the ring holds */
-	a.sr = (int) max((size_t) 1, min((size_t) SR_MAX, (size_t) sb / a.rb));
-	a.sbytes = (int) ((a.sr * a.rb + 32 + 15) & ~(size_t) 15);
-	a.ns = min(NS_MAX, rg / a.sbytes);
-	DS_REQUIRE(a.sr * a.rb + 32 <= (size_t) room / 2 && a.ns >= 2, DS_CUDA_ERR_UNSUPPORTED,
-			   "the bulk product needs two stages of one row in shared memory");
-	a.lag = min(a.lag, a.ns);
 	a.nt = a.K / TT::K;
-
-	/* segments per row: enough (row, segment) units for the warps, each
-	 * segment at least 64 pieces; row slots for every row in the ring */
-	const int	rows = (a.M + grid - 1) / grid;
-
-	a.G = 1;
-	while (a.G < G_MAX && rows * a.G < 4 * BW && a.nt * 8 / (2 * a.G) >= 64)
-		a.G *= 2;
-	a.slots = (a.ns + 1) * a.sr;
-	if (a.slots > SLOTS)
-		a.G = 1;
-	DS_CUDA_CHECK(ds_set_smem(k_matvec_bulk<T, NB>, SMEM_MAX, &smem_set));
+	DS_REQUIRE(ds_bulk_plan(a.M, (long) a.rb, a.K, a.nt, a.nb, TT::FLOAT, ctx->sm_count, grid, stage_bytes,
+							ring_bytes, a.lag, &p), DS_CUDA_ERR_UNSUPPORTED,
+			   "the bulk product needs x and two stages of one row in shared memory");
+	a.sr = p.sr;
+	a.ns = p.ns;
+	a.sbytes = p.sbytes;
+	a.lag = p.lag;
+	a.G = p.G;
+	a.slots = p.slots;
+	a.xoff = p.xoff;
+	a.roff = p.roff;
+	DS_CUDA_CHECK(ds_set_smem(k_matvec_bulk<T, NB>, DS_BULK_SMEM_MAX, &smem_set));
 	DS_TRY(prep_x_launch<TT::FLOAT>(ctx, stream, x, x_bf16, ldx, a.K, a.nb, &a.xq, &a.xm));
 	DS_REQUIRE(TT::FLOAT || (const uint8_t *) a.xm == a.xq + a.nb * a.K, DS_CUDA_ERR_CUDA,
 			   "the quantized x is not one array");
-	DS_CUDA_CHECK(ds_launch_pdl(k_matvec_bulk<T, NB>, grid, 32 * (BW + 1), a.roff + a.ns * a.sbytes,
-								stream, a));
+	DS_CUDA_CHECK(ds_launch_pdl(k_matvec_bulk<T, NB>, p.grid, 32 * (BW + 1), p.smem, stream, a));
 	return DS_CUDA_OK;
 }
 
@@ -414,7 +385,7 @@ ds_matvec_bulk_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, 
 	a.y = y;
 	a.ldy = ldy;
 	a.y_bf16 = ytype == DS_CUDA_BF16;
-	a.lag = lag < 0 ? 0 : lag > 0 ? lag : LAG_DEF;
+	a.lag = lag;
 	a.probe = probe;
 
 	const int	xb = xtype == DS_CUDA_BF16;

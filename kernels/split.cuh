@@ -109,6 +109,94 @@ ds_split_wgmma_grid(long nrb, long nch, int sms)
 }
 
 /*
+ * The whole-row bulk product (matvec_bulk.cu): block c of grid takes rows
+ * ds_bulk_row_of(c) .. ds_bulk_row_of(c + 1); its shared memory holds the
+ * mbarriers, the row slots, x (quantized types) at xoff and a ring of ns
+ * stages of sr whole rows (sbytes each: the rows' covering 16-byte span
+ * and 4 bytes of over-read) at roff; rows are cut into G segments where a
+ * block has few long rows, with slots for every row in the ring.
+ */
+constexpr int DS_BULK_WARPS = 16;		/* compute warps (and one copy warp) */
+constexpr int DS_BULK_SR_MAX = 32;		/* rows per stage */
+constexpr int DS_BULK_NS_MAX = 16;		/* stages */
+constexpr int DS_BULK_G_MAX = 8;		/* segments per row */
+constexpr int DS_BULK_SLOTS = 64;		/* rows with segments in flight */
+constexpr int DS_BULK_BARS = 2 * DS_BULK_NS_MAX * 8;	/* the mbarriers' bytes */
+constexpr int DS_BULK_SMEM_MAX = 227 * 1024;
+constexpr int DS_BULK_STAGE_DEF = 24 * 1024;	/* default stage and ring bytes */
+constexpr int DS_BULK_RING_DEF = 192 * 1024;
+constexpr int DS_BULK_LAG_DEF = 3;		/* stages on their way per block */
+
+struct DsBulkPlan
+{
+	int			grid,			/* blocks */
+				sr,				/* rows per stage */
+				ns,				/* stages */
+				sbytes,			/* a stage's room */
+				lag,			/* stages asked for and not landed, 0: the ring */
+				G,				/* segments per row */
+				slots,			/* row slots in use (G > 1) */
+				xoff,			/* shared memory: x */
+				roff,			/* the ring */
+				smem;			/* bytes in all */
+};
+
+DS_HD int
+ds_bulk_row_of(int c, int grid, int M)
+{
+	return (int) ((long long) c * M / grid);
+}
+
+/*
+ * The plan for M rows of rb bytes (K elements, nt tiles of 8 pieces), nb
+ * vectors, x in shared memory unless flt (F16/BF16), on sms
+ * multiprocessors; grid, stage_bytes, ring_bytes: 0 = the defaults; lag <
+ * 0: the whole ring, 0: the default.  False where two stages of one row do
+ * not fit beside x.
+ */
+DS_HD bool
+ds_bulk_plan(int M, long rb, int K, int nt, int nb, bool flt, int sms, int grid, int stage_bytes,
+			 int ring_bytes, int lag, DsBulkPlan *p)
+{
+	const long	sb = stage_bytes > 0 ? stage_bytes : DS_BULK_STAGE_DEF;
+	const int	xbytes = flt ? 0 : (nb * K + nb * (K / 32) * 8 + 15) & ~15;
+
+	p->grid = grid > 0 ? grid : sms;
+	p->grid = p->grid < M ? p->grid : M;
+	p->xoff = DS_BULK_BARS + 4 * DS_BULK_SLOTS + 4 * DS_BULK_SLOTS * DS_BULK_G_MAX * nb;
+	p->roff = p->xoff + xbytes;
+
+	const long	room = DS_BULK_SMEM_MAX - p->roff;
+	const long	rg0 = ring_bytes > 0 ? ring_bytes : DS_BULK_RING_DEF;
+	const long	rg = rg0 < room ? rg0 : room;
+	const long	sr = sb / rb;
+
+	/* rows per stage, then as many stages as the ring holds */
+	p->sr = (int) (sr < 1 ? 1 : sr > DS_BULK_SR_MAX ? DS_BULK_SR_MAX : sr);
+	if (p->sr * rb + 32 > room / 2)
+		return false;
+	p->sbytes = (int) ((p->sr * rb + 32 + 15) & ~15L);
+	p->ns = (int) (rg / p->sbytes < DS_BULK_NS_MAX ? rg / p->sbytes : DS_BULK_NS_MAX);
+	if (p->ns < 2)
+		return false;
+	lag = lag < 0 ? 0 : lag > 0 ? lag : DS_BULK_LAG_DEF;
+	p->lag = lag < p->ns ? lag : p->ns;
+	p->smem = p->roff + p->ns * p->sbytes;
+
+	/* segments per row: enough (row, segment) units for the warps, each
+	 * segment at least 64 pieces; row slots for every row in the ring */
+	const int	rows = (M + p->grid - 1) / p->grid;
+
+	p->G = 1;
+	while (p->G < DS_BULK_G_MAX && rows * p->G < 4 * DS_BULK_WARPS && nt * 8 / (2 * p->G) >= 64)
+		p->G *= 2;
+	p->slots = (p->ns + 1) * p->sr;
+	if (p->slots > DS_BULK_SLOTS)
+		p->G = 1;
+	return true;
+}
+
+/*
  * Q6_K's rows in the copy-engine kernel (210-byte blocks: a row is not a
  * multiple of 16 bytes, 8 rows are): a 128-row block is copied as 8 boxes
  * of 16 rows, box i holding rows 8 p + i (p = 0..15), and box i is the

@@ -15,7 +15,8 @@
  *  4. The copy-engine kernel's division of work among blocks (split.cuh):
  *     every step dealt once, row blocks whole where promised, each shared
  *     row block's sharers found by the owner rule with distinct slots;
- *     Q6_K's residue boxes emulated byte by byte.
+ *     Q6_K's residue boxes emulated byte by byte; the whole-row bulk
+ *     product's plan (rows, shared memory, stages, segments).
  *  5. The wgmma GEMM's data flow (gemm_wgmma.cu, gemm_bf16.cuh): x in the
  *     instruction's k order, each A fragment register at the k the
  *     instruction gives it, weights formed as s (A - OFF) + c' in bf16
@@ -1266,6 +1267,102 @@ test_split(Tally &tl)
 }
 
 /*
+ * The whole-row bulk product's plan (split.cuh ds_bulk_plan): on random
+ * shapes, types, vectors, multiprocessor counts and knobs, every plan it
+ * accepts deals each row to exactly one block, fits shared memory with x
+ * below the ring, gives each stage room for its rows' covering 16-byte
+ * span and the decoders' 4-byte over-read, keeps a stage's bytes within an
+ * mbarrier's transaction count, and cuts rows into segments only where
+ * every row of the ring has a slot and each segment has 64 pieces; it
+ * refuses exactly where two stages of one row do not fit.  Then the plans
+ * of the model shapes.
+ */
+static void
+test_bulk_plan(Rng &rng, Tally &tl)
+{
+	static const int types[] = {DS_TYPE_Q4_0, DS_TYPE_Q4_1, DS_TYPE_Q5_0, DS_TYPE_Q8_0, DS_TYPE_Q4_K,
+		DS_TYPE_Q5_K, DS_TYPE_Q6_K, DS_TYPE_F16, DS_TYPE_BF16};
+	int			cases = 0,
+				bad = 0,
+				refused = 0,
+				badref = 0;
+
+	for (int it = 0; it < 4000; it++)
+	{
+		const int	T = types[rng.u32() % 9];
+		const bool	flt = T == DS_TYPE_F16 || T == DS_TYPE_BF16;
+		const int	K = 256 * (1 + (int) (rng.u32() % (rng.u32() % 4 == 0 ? 512 : 80)));
+		const int	M = 1 + (int) (rng.u32() % (rng.u32() % 4 == 0 ? 200000 : 4000));
+		const int	nb = 1 + (int) (rng.u32() % 2);
+		const int	sms = rng.u32() % 3 == 0 ? 1 + (int) (rng.u32() % 200) : 132;
+		const int	grid = rng.u32() % 2 ? 0 : 1 + (int) (rng.u32() % 600);
+		const int	sb = rng.u32() % 2 ? 0 : 1024 + (int) (rng.u32() % 65536);
+		const int	ring = rng.u32() % 2 ? 0 : 16384 + (int) (rng.u32() % 220000);
+		const int	lag = (int) (rng.u32() % 7) - 1;
+		const long	rb = (long) ds_row_size(T, K);
+		const int	nt = K / (flt ? 128 : 256);
+		DsBulkPlan	p;
+		const bool	ok = ds_bulk_plan(M, rb, K, nt, nb, flt, sms, grid, sb, ring, lag, &p);
+		const long	xb = flt ? 0 : (long) nb * K + (long) nb * (K / 32) * 8;
+		const long	room = DS_BULK_SMEM_MAX - (DS_BULK_BARS + 4 * DS_BULK_SLOTS +
+											   4L * DS_BULK_SLOTS * DS_BULK_G_MAX * nb + ((xb + 15) & ~15L));
+		const long	rg = std::min((long) (ring ? ring : DS_BULK_RING_DEF), room);
+		const long	sr0 = std::min(std::max((sb ? sb : DS_BULK_STAGE_DEF) / rb, 1L), (long) DS_BULK_SR_MAX);
+		const bool	fits = sr0 * rb + 32 <= room / 2 && rg / ((sr0 * rb + 32 + 15) & ~15L) >= 2;
+
+		if (!ok)
+		{
+			refused++;
+			badref += fits;
+			continue;
+		}
+		cases++;
+
+		bool		good = !(!fits) && p.grid >= 1 && p.grid <= M && p.grid == std::min(grid ? grid : sms, M);
+
+		/* rows: each to one block, every block at least one */
+		good &= ds_bulk_row_of(0, p.grid, M) == 0 && ds_bulk_row_of(p.grid, p.grid, M) == M;
+		for (int c = 0; c < p.grid && good; c++)
+			good &= ds_bulk_row_of(c + 1, p.grid, M) > ds_bulk_row_of(c, p.grid, M);
+		/* shared memory */
+		good &= p.xoff >= DS_BULK_BARS + 4 * DS_BULK_SLOTS + 4 * DS_BULK_SLOTS * DS_BULK_G_MAX * nb &&
+			p.roff >= p.xoff + xb && p.roff % 16 == 0 && p.xoff % 16 == 0 && p.sbytes % 16 == 0 &&
+			p.smem == p.roff + p.ns * p.sbytes && p.smem <= DS_BULK_SMEM_MAX;
+		/* stages: the covering span (up to 15 bytes before the first row,
+		 * 15 after the last) and the over-read, within a transaction count */
+		good &= p.sr >= 1 && p.sr <= DS_BULK_SR_MAX && p.ns >= 2 && p.ns <= DS_BULK_NS_MAX &&
+			p.sbytes >= p.sr * rb + 30 && 15 + p.sr * rb + 4 <= p.sbytes && p.sbytes < (1 << 20) &&
+			p.lag >= 0 && p.lag <= p.ns && (lag >= 0 || p.lag == 0);
+		/* segments */
+		good &= (p.G == 1 || p.G == 2 || p.G == 4 || p.G == 8) &&
+			(p.G == 1 || (p.slots == (p.ns + 1) * p.sr && p.slots <= DS_BULK_SLOTS && nt * 8 / p.G >= 64));
+		bad += !good;
+	}
+	tl.check(cases > 2000 && bad == 0 && badref == 0,
+			 "bulk plans: %d of %d accepted plans break a rule; %d of %d refusals where two stages fit",
+			 bad, cases, badref, refused);
+
+	/* the model shapes (132 multiprocessors, one vector): 18944x3584 Q4_0
+	 * 12 rows x 8 stages, whole rows; 3584x18944 Q4_0 2 x 9, 4 segments;
+	 * 1536x8960 Q4_K 4 x 9, 4 segments; 1536x1536 Q4_K 28 x 8, whole;
+	 * F16 on 3584x18944 one row x 5 stages, 4 segments; F16 K = 131072
+	 * refused */
+	DsBulkPlan	a, b, c, d, e, f;
+	const bool	oa = ds_bulk_plan(18944, 2016, 3584, 14, 1, false, 132, 0, 0, 0, 0, &a),
+				ob = ds_bulk_plan(3584, 10656, 18944, 74, 1, false, 132, 0, 0, 0, 0, &b),
+				oc = ds_bulk_plan(1536, 5040, 8960, 35, 1, false, 132, 0, 0, 0, 0, &c),
+				od = ds_bulk_plan(1536, 864, 1536, 6, 1, false, 132, 0, 0, 0, 0, &d),
+				oe = ds_bulk_plan(3584, 37888, 18944, 148, 1, true, 132, 0, 0, 0, 0, &e),
+				of = ds_bulk_plan(8, 262144, 131072, 1024, 1, true, 132, 0, 0, 0, 0, &f);
+
+	tl.check(oa && ob && oc && od && oe && !of && a.grid == 132 && a.sr == 12 && a.ns == 8 && a.G == 1 &&
+			 b.sr == 2 && b.ns == 9 && b.G == 4 && c.sr == 4 && c.ns == 9 && c.G == 4 && d.sr == 28 &&
+			 d.ns == 8 && d.G == 1 && e.sr == 1 && e.ns == 5 && e.G == 4 && a.lag == 3,
+			 "bulk plans of the model shapes: rows x stages 12x8, 2x9 (4 segments), 4x9 (4), 28x8, 1x5 (4); "
+			 "a 256 KB row refused");
+}
+
+/*
  * Q6_K in the copy-engine kernels: each step (row block j, chunk c of SC
  * tiles; the wgmma GEMM's unit is SC = 1) is 8 boxes of
  * ds_residue_tensor_map, emulated byte by byte (box r from the 16-byte
@@ -1567,6 +1664,7 @@ main(void)
 	DSQ_FOR_EACH_TYPE(Q8MMA)
 	test_refs(rng, tl);
 	test_split(tl);
+	test_bulk_plan(rng, tl);
 	test_residue_boxes(rng, tl);
 	test_f16_shift(tl);
 #define WGEMU(T) test_wgmma_emulated<T>(rng, tl, 19, 2 * Q<T>::TILE_K + (ds_type_info(T)->block_elems == 32 ? 96 : 0), 3);
