@@ -187,14 +187,10 @@ compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
 				if (b >= a.nb)
 					break;
 
-				const float4 *xp = (const float4 *) ((const float *) a.xq + (size_t) b * a.K +
-													 (size_t) t * TT::K + 8 * j);
-				const float4 x0 = __ldg(xp),
-							x1 = __ldg(xp + 1),
-							x2 = __ldg(xp + 16),
-							x3 = __ldg(xp + 17);
-				const float xs[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
-									  x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+				float		xs[16];
+
+				xf_piece((const float4 *) ((const float *) a.xq + (size_t) b * a.K + (size_t) t * TT::K + 8 * j),
+						 xs);
 
 #pragma unroll
 				for (int r = 0; r < C::R; r++)
@@ -227,9 +223,7 @@ compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
 							x1 = __ldg(xp + 1);
 				const int2	mm = __ldg(a.xm + e / 32);
 				const uint32_t xw[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-				const int	s0 = (int) (int16_t) (mm.y & 0xffff),
-							s1 = mm.y >> 16;
-				const dsq8::XMeta xm = {__int_as_float(mm.x), s0, s1, s0 + s1};
+				const dsq8::XMeta xm = xmeta_of(mm);
 
 #pragma unroll
 				for (int r = 0; r < C::R; r++)

@@ -56,6 +56,34 @@ k_prep_x(const void *x, int x_bf16, int ldx, int K, int nb, uint8_t *xq, int2 *x
 	}
 }
 
+/* x-block record mm (d, s0 | s1 << 16) as dsq8::dot() takes it */
+__device__ __forceinline__ dsq8::XMeta
+xmeta_of(int2 mm)
+{
+	const int	s0 = (int) (int16_t) (mm.y & 0xffff),
+				s1 = mm.y >> 16;
+
+	return {__int_as_float(mm.x), s0, s1, s0 + s1};
+}
+
+/* f32 x of a piece of a 128-element tile, xp at its element 8j
+ * (dsq8::piece_f's order: 8j .. 8j+7 and 64+8j .. 64+8j+7), through the
+ * read-only path */
+__device__ __forceinline__ void
+xf_piece(const float4 *xp, float xs[16])
+{
+	const float4 x0 = __ldg(xp),
+				x1 = __ldg(xp + 1),
+				x2 = __ldg(xp + 16),
+				x3 = __ldg(xp + 17);
+	const float v[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
+						 x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		xs[i] = v[i];
+}
+
 /*
  * Quantize x into the workspace (int8 [nb][K] then int2 [nb][K / 32], or
  * f32 [nb][K] for F16/BF16) as the programmatic dependent of the kernel
