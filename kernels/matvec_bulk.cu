@@ -40,6 +40,7 @@
 #include "matvec.cuh"
 #include "prep_x.cuh"
 #include "q8dot.cuh"
+#include "reduce.cuh"
 #include "split.cuh"
 #include "tma.cuh"
 
@@ -113,16 +114,6 @@ copy_lane(const BArgs &a, uint8_t *ring, uint32_t full, uint32_t empty, int r0, 
 		if (i == a.ns - 1 || i == nst - 1)
 			grid_dependents_launch();
 	}
-}
-
-/* sum over the warp, the same value in every lane (fixed order) */
-__device__ __forceinline__ float
-warp_sum(float v)
-{
-#pragma unroll
-	for (int o = 16; o >= 1; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
 }
 
 /*
@@ -285,7 +276,7 @@ k_matvec_bulk(BArgs a)
 			}
 #pragma unroll
 			for (int b = 0; b < NB; b++)
-				acc[b] = warp_sum(acc[b]);
+				acc[b] = ds_warp_sum(acc[b]);	/* a fixed butterfly */
 			if (lane != 0)
 				continue;
 			if (a.G == 1)
