@@ -53,20 +53,8 @@ constexpr int NS_MAX = DS_BULK_NS_MAX;
 constexpr int SLOTS = DS_BULK_SLOTS;
 constexpr int BARS = DS_BULK_BARS;
 
-struct BArgs
+struct BArgs : Q8XArgs
 {
-	const uint8_t *w;
-	size_t		rb;				/* bytes per row */
-	size_t		wbytes;			/* M * rb */
-	int			M,
-				K,
-				nt;				/* tiles per row */
-	const uint8_t *xq;			/* int8 [nb][K], or f32 [nb][K] for F16/BF16 */
-	const int2 *xm;				/* [nb][K / 32]: d, s0 | s1 << 16 */
-	int			nb;
-	void	   *y;
-	int			ldy,
-				y_bf16;
 	int			sr,				/* rows per stage */
 				ns,				/* stages in the ring */
 				sbytes,			/* a stage's room: sr rb + 32 rounded to 16 */
@@ -360,15 +348,7 @@ ds_matvec_bulk_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, 
 
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 2));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the bulk product needs K % 256 == 0");
-	a.w = (const uint8_t *) w;
-	a.rb = ds_row_size(wtype, K);
-	a.wbytes = (size_t) M * a.rb;
-	a.M = M;
-	a.K = K;
-	a.nb = n;
-	a.y = y;
-	a.ldy = ldy;
-	a.y_bf16 = ytype == DS_CUDA_BF16;
+	q8x_args_set(a, w, wtype, M, K, n, y, ytype, ldy);
 	a.lag = lag;
 	a.probe = probe;
 

@@ -15,6 +15,40 @@
 namespace
 {
 
+/* what the int8-x products (dp4a, bulk) take of a call: the weights, x as
+ * prep_x_launch() leaves it, y; each kernel's own fields follow */
+struct Q8XArgs
+{
+	const uint8_t *w;
+	size_t		rb;				/* bytes per row */
+	size_t		wbytes;			/* M * rb */
+	int			M,
+				K,
+				nt;				/* tiles per row */
+	const uint8_t *xq;			/* int8 [nb][K], or f32 [nb][K] for F16/BF16 */
+	const int2 *xm;				/* [nb][K / 32]: d, s0 | s1 << 16 */
+	int			nb;
+	void	   *y;
+	int			ldy,
+				y_bf16;
+};
+
+/* the call's fields of a (x is set by prep_x_launch, nt by the kernel) */
+static inline void
+q8x_args_set(Q8XArgs &a, const void *w, int wtype, int M, int K, int n, void *y, ds_cuda_dtype ytype,
+			 int ldy)
+{
+	a.w = (const uint8_t *) w;
+	a.rb = ds_row_size(wtype, K);
+	a.wbytes = (size_t) M * a.rb;
+	a.M = M;
+	a.K = K;
+	a.nb = n;
+	a.y = y;
+	a.ldy = ldy;
+	a.y_bf16 = ytype == DS_CUDA_BF16;
+}
+
 /*
  * x for the product: per 32-element block (a warp), int8 values and the
  * meta (d, and the two half sums as int16: |sum| <= 16 * 127) -- or, for
