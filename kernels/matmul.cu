@@ -186,9 +186,11 @@ use_fused(int wtype, int M, int n)
  *    q8mma's 19.9, Q8_0 25.1 / 26.9, Q5_0 21.5 against dp4a's 22.6; Q4_1
  *    since the aligned grid, above); Q4_K and Q5_K there since its split-K sums
  *    stopped writing the last sharer's slot.  On 1536x8960-like products
- *    (M K >= 2^23, K >= 8192) Q4_K goes to q8mma (the one-vector tile:
- *    8.6 against dp4a's 11.2 us; the other types 0.5-12% behind dp4a
- *    there), Q4_0 to q8tma (4-tile steps: 8.1 against q8mma's 8.5).  Q4_0, Q4_K and Q5_K on
+ *    (M K >= 2^23, K >= 8192) Q4_0 goes to q8tma (4-tile steps: 8.1
+ *    against q8mma's 8.5), and Q4_K and Q5_K since q8tma's one-vector
+ *    tile runs 8 independent mma chains for them (2026-11-29, one run:
+ *    7.4 and 7.7 us against q8mma's 8.7 and dp4a's 9.8; q8mma had Q4_K
+ *    before); the other types 0.5-12% behind dp4a there.  Q4_0, Q4_K and Q5_K on
  *    the other products of 2^25 weights or more (18944x3584): q8tma since
  *    later sharers hand their split-K sums over in word slots (2026-11-29,
  *    one run: 57, 55, 59% of copy against dp4a's 51, 50, 53; Q4_1, Q5_0
@@ -256,10 +258,9 @@ ds_cuda_matvec_path(int wtype, int M, int K, int n)
 		return wtype == DS_TYPE_Q6_K && M % 8 != 0 ? DS_CUDA_MATVEC_DP4A : DS_CUDA_MATVEC_Q8TMA;
 	if (mk >= (1L << 25) && (wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (mk >= (1L << 23) && K >= 8192 && wtype == DS_TYPE_Q4_0)
+	if (mk >= (1L << 23) && K >= 8192 &&
+		(wtype == DS_TYPE_Q4_0 || wtype == DS_TYPE_Q4_K || wtype == DS_TYPE_Q5_K))
 		return DS_CUDA_MATVEC_Q8TMA;
-	if (mk >= (1L << 23) && K >= 8192 && wtype == DS_TYPE_Q4_K)
-		return DS_CUDA_MATVEC_Q8MMA;
 	return DS_CUDA_MATVEC_DP4A;
 }
 

@@ -117,6 +117,14 @@ struct TCfg
 	static constexpr int XB = SC * 2048;
 	static constexpr int XSTAGE = XS ? XB + SC * 512 * REC4 : 0;
 	static constexpr int NV = 4 * MT;	/* output values per lane */
+	/* one vector: the mma chains of a tile (q8_tile1): 8 independent ones
+	 * for Q4_K and Q5_K with 16 rows per warp (H200, 2026-11-29, one run
+	 * against 2: 1536x8960 Q4_K 8.61 -> 7.37 us, Q5_K 9.94 -> 7.71;
+	 * 3584x3584 6.22 -> 5.65 and 7.37 -> 6.06; 1536x1536 3.85 -> 3.52 and
+	 * 4.26 -> 3.64; 8960x1536 and the output projections within 1%; with
+	 * 32 rows per warp 1-2% slower on 3584x18944, as were the other types
+	 * on most shapes) */
+	static constexpr int NCH = (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K) && MT == 1 ? 8 : 2;
 	static constexpr int RED = TW * NV * 32 * 4;	/* the column sums */
 	static constexpr int QS = (227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) < QS_MAX ?
 		(227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) : QS_MAX;
@@ -349,14 +357,14 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 					const uint4 *xs = (const uint4 *) (xring + slot * C::XSTAGE);
 
 					if constexpr (ONE)
-						q8_tile1<T, MT, C::PITCH, true>(xs, xs + C::XB / 16, st, roff, a.rb, rv, tile, lane,
+						q8_tile1<T, MT, C::PITCH, true, C::NCH>(xs, xs + C::XB / 16, st, roff, a.rb, rv, tile, lane,
 														acc, macc, col, coff);
 					else
 						q8_tile<T, MT, C::PITCH, true>(xs, xs + C::XB / 16, a.nb, st, roff, a.rb, rv, tile,
 													   lane, acc, macc, col, coff);
 				}
 				else if constexpr (ONE)
-					q8_tile1<T, MT, C::PITCH>(a.xb, a.xr, st, roff, a.rb, rv, tile, lane, acc, macc, -1, coff);
+					q8_tile1<T, MT, C::PITCH, false, C::NCH>(a.xb, a.xr, st, roff, a.rb, rv, tile, lane, acc, macc, -1, coff);
 				else
 					q8_tile<T, MT, C::PITCH>(a.xb, a.xr, a.nb, st, roff, a.rb, rv, tile, lane, acc, macc, -1,
 											 coff);

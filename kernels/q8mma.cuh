@@ -277,9 +277,12 @@ q8_tile(const uint4 *xb, const uint4 *xr, int nb, const uint8_t *stage, uint32_t
  * tile, where q8_tile scales two values after every mma; the x records
  * are read once per tile and the B fragments as one 8-byte load.  acc,
  * macc gather each lane's columns across tiles; q8_fold1 adds the columns
- * of each row before the sums leave the warp.
+ * of each row before the sums leave the warp.  NCH: the mma of the 8
+ * k-blocks in 2 chains of 4 (k-block parity) or 8 independent ones (more
+ * accumulator registers; measured faster for Q4_K and Q5_K with 16 rows
+ * per warp in matvec_q8tma.cu).
  */
-template <int T, int MT, int PITCH, bool XS = false>
+template <int T, int MT, int PITCH, bool XS = false, int NCH = 2>
 __device__ __forceinline__ void
 q8_tile1(const uint4 *xb, const uint4 *xr, const uint8_t *stage, uint32_t row_off0, uint32_t rb,
 		 int rv, int tile, int lane, float (&acc)[MT][4], float (&macc)[MT][4], int xtile = -1,
@@ -313,23 +316,24 @@ q8_tile1(const uint4 *xb, const uint4 *xr, const uint8_t *stage, uint32_t row_of
 		u[j] = REC == 12 ? xld<XS>(rc + 4 * j * REC + 8) : 0u;
 	}
 
-	/* [m][KB & 1]: the even k-blocks' mma touch only the even columns, so
-	 * two chains of 4 mma each, and the lane's column 2t comes from the
-	 * even one, 2t + 1 from the odd one */
-	uint4		cc[MT][2],
-				cc2[MT][2];
+	/* [m][KB % NCH]: k-block KB's mma touches only column KB, so NCH
+	 * independent chains of 8 / NCH mma each, and the lane's column 2t
+	 * comes from chain 2t % NCH, 2t + 1 from the next */
+	uint4		cc[MT][NCH],
+				cc2[MT][NCH];
 
+	static_assert(NCH == 2 || NCH == 8, "chains");
 #pragma unroll
 	for (int m = 0; m < MT; m++)
 #pragma unroll
-		for (int e = 0; e < 2; e++)
+		for (int e = 0; e < NCH; e++)
 		{
 			cc[m][e] = make_uint4(cs[0], cs[1], cs[0], cs[1]);
 			cc2[m][e] = make_uint4(u[0], u[1], u[0], u[1]);	/* Q6_K: the second halves' C start */
 		}
 	static_for<0, 8>([&] (auto kc) {
 		constexpr int KB = decltype(kc)::value;
-		constexpr int E = KB & 1;
+		constexpr int E = KB % NCH;
 		const bool	on = g == KB;
 		const uint32_t b0 = on ? xw.x : 0u,
 					b1 = on ? xw.y : 0u;
@@ -363,8 +367,24 @@ q8_tile1(const uint4 *xb, const uint4 *xr, const uint8_t *stage, uint32_t row_of
 #pragma unroll
 	for (int m = 0; m < MT; m++)
 	{
-		const uint32_t c[4] = {cc[m][0].x, cc[m][1].y, cc[m][0].z, cc[m][1].w},
-					c2[4] = {cc2[m][0].x, cc2[m][1].y, cc2[m][0].z, cc2[m][1].w};
+		/* the chains of columns 2t and 2t + 1 */
+		uint4		ce = cc[m][0],
+					co = cc[m][1],
+					ce2 = cc2[m][0],
+					co2 = cc2[m][1];
+
+#pragma unroll
+		for (int e = 2; e < NCH; e += 2)
+			if ((2 * t) % NCH == e)
+			{
+				ce = cc[m][e];
+				co = cc[m][e + 1];
+				ce2 = cc2[m][e];
+				co2 = cc2[m][e + 1];
+			}
+
+		const uint32_t c[4] = {ce.x, co.y, ce.z, co.w},
+					c2[4] = {ce2.x, co2.y, ce2.z, co2.w};
 
 #pragma unroll
 		for (int i = 0; i < 4; i++)

@@ -396,7 +396,7 @@ test_products(void)
 		test_product(type, 1531, 1536, 1, P_SMALL, false, false);	/* Q4_K bulk */
 		test_product(type, 3000, 3584, 2, P_SMALL, false, true);	/* Q6_K bulk */	/* 1536x1536-like: q8tma at 4-8, Q6_K dp4a */
 		test_product(type, 12296, 3584, 1, P_SMALL, false, false);	/* 18944x3584-like: Q4_0, Q4_K, Q5_K */
-		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q8_0 q8tma, Q4_K q8mma */
+		test_product(type, 1032, 8448, 1, P_SMALL, false, false);	/* 1536x8960-like: Q4_0, Q4_K, Q5_K, Q8_0 q8tma */
 		test_product(type, 1032, 8448, 4, P_SMALL, false, false);	/* and Q4_K, Q5_K q8tma at 2-8 */
 		/* larger batches */
 		test_product(type, 333, Kodd, 16, P_FUSED, false, false);
