@@ -118,13 +118,14 @@ struct TCfg
 	static constexpr int XSTAGE = XS ? XB + SC * 512 * REC4 : 0;
 	static constexpr int NV = 4 * MT;	/* output values per lane */
 	/* one vector: the mma chains of a tile (q8_tile1): 8 independent ones
-	 * for Q4_K and Q5_K with 16 rows per warp (H200, 2026-11-29, one run
-	 * against 2: 1536x8960 Q4_K 8.61 -> 7.37 us, Q5_K 9.94 -> 7.71;
-	 * 3584x3584 6.22 -> 5.65 and 7.37 -> 6.06; 1536x1536 3.85 -> 3.52 and
-	 * 4.26 -> 3.64; 8960x1536 and the output projections within 1%; with
-	 * 32 rows per warp 1-2% slower on 3584x18944, as were the other types
-	 * on most shapes) */
-	static constexpr int NCH = (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K) && MT == 1 ? 8 : 2;
+	 * for Q4_K and Q5_K in 4-tile steps (16 rows per warp; H200,
+	 * 2026-11-29, one run against 2: 1536x8960 Q4_K 8.61 -> 7.37 us, Q5_K
+	 * 9.94 -> 7.71; 3584x3584 6.22 -> 5.65 and 7.37 -> 6.06; 1536x1536
+	 * 3.85 -> 3.52 and 4.26 -> 3.64; with 32 rows per warp 1-2% slower on
+	 * 3584x18944, as were the other types on most shapes; with 16 rows per
+	 * warp in 2-tile steps at two blocks per multiprocessor, below, Q4_K
+	 * 152064x1536 37.3 -> 47.2) */
+	static constexpr int NCH = (T == DS_TYPE_Q4_K || T == DS_TYPE_Q5_K) && MT == 1 && SC == 4 ? 8 : 2;
 	static constexpr int RED = TW * NV * 32 * 4;	/* the column sums */
 	static constexpr int QS = (227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) < QS_MAX ?
 		(227 * 1024 - BAR_BYTES - RED) / (STAGE + XSTAGE) : QS_MAX;
@@ -789,6 +790,23 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 				return q8tma_sc<T, 4, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, mt, grid,
 											 lag < 0 ? 1 : lag);
 		}
+	}
+	/* one vector on the output projections (M >= 65536): 16 rows per warp
+	 * in 2-tile steps, x not staged, two blocks per multiprocessor (64-row
+	 * blocks: 152064 rows are 9 whole ones per block).  H200, 2026-11-29,
+	 * two runs against the 32-row default: 152064x1536 Q4_0 37.1-37.3 us
+	 * against 38.7-38.8, Q4_1 40.5-40.6 against 41.7, Q4_K 37.3 against
+	 * 39.0, Q5_K 44.5 against 46.1, Q5_0 even; 152064x3584 Q4_0 81.0-81.7
+	 * against 82.8-83.6, Q4_1 88.4-88.5 against 89.9-90.3, Q5_0 97.4-97.5
+	 * against 99.4-100.0, Q4_K 81.4 against 83.1, Q5_K 98.2 against 99.0.
+	 * Q8_0 keeps its default (1-3% slower so), and 18944x3584 too (14-50%
+	 * slower). */
+	if constexpr (T == DS_TYPE_Q4_0 || T == DS_TYPE_Q4_1 || T == DS_TYPE_Q5_0 || T == DS_TYPE_Q4_K ||
+				  T == DS_TYPE_Q5_K)
+	{
+		if (n == 1 && M >= 65536 && sc == 0 && xs < 0 && mt == 0 && grid == 0)
+			return q8tma_sc<T, 2, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, 1,
+										 2 * ctx->sm_count, lag < 0 ? 2 : lag);
 	}
 	/* by default at most 2 steps per block on their way (H200, 2026-11-29,
 	 * against the whole ring of 4: the 7B FFN shapes 3-8% faster at 1 and

@@ -359,6 +359,11 @@ test_products(void)
 			test_product(type, mq(8999), 1536, 3, P_Q8TMA, true, false);
 			/* whole row blocks per block (no partial sums) */
 			test_product(type, mq(270001), 256, 1, P_Q8TMA, false, false);
+			/* one vector on many rows: 64-row blocks, two blocks per
+			 * multiprocessor where the type takes them (whole row blocks
+			 * on 67584 rows, shared ones on 70001) */
+			test_product(type, 67584, 3584, 1, P_Q8TMA, false, false);
+			test_product(type, mq(70001), 1536, 1, P_Q8TMA, true, false);
 			/* the same with x staged by the copy engine, and the other
 			 * step widths */
 			test_product(type, mq(333), 256, 1, P_Q8TXS, false, false);
