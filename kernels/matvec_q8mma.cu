@@ -362,11 +362,7 @@ k_q8mma(QArgs a)
 		float		acc[MT][4],
 					macc[MT][4];
 
-#pragma unroll
-		for (int m = 0; m < MT; m++)
-#pragma unroll
-			for (int i = 0; i < 4; i++)
-				acc[m][i] = macc[m][i] = 0.0f;
+		acc_zero<MT>(acc, macc);
 
 		for (int tile = t0; tile < t1; tile++)
 		{

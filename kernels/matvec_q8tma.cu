@@ -331,11 +331,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 		float		acc[MT][4],
 					macc[MT][4];
 
-#pragma unroll
-		for (int m = 0; m < MT; m++)
-#pragma unroll
-			for (int q = 0; q < 4; q++)
-				acc[m][q] = macc[m][q] = 0.0f;
+		acc_zero<MT>(acc, macc);
 
 		for (int c = c0; c < c1; c++, i++)
 		{

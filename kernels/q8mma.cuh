@@ -400,6 +400,18 @@ q8_tile1(const uint4 *xb, const uint4 *xr, const uint8_t *stage, uint32_t row_of
 	}
 }
 
+/* a lane's output values of q8_tile / q8_tile1 (acc, macc), zeroed */
+template <int MT>
+__device__ __forceinline__ void
+acc_zero(float (&acc)[MT][4], float (&macc)[MT][4])
+{
+#pragma unroll
+	for (int m = 0; m < MT; m++)
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			acc[m][i] = macc[m][i] = 0.0f;
+}
+
 /*
  * q8_tile1's sums to q8_tile's layout: each row's columns added, ((c0 +
  * c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) the same bits in every lane
