@@ -43,6 +43,8 @@
  * physical references for the same bytes: "read" (a kernel that only
  * reads them, 4 loads in flight per thread) and "tmaRxB" (the copy engine
  * alone, boxes of R rows x B bytes, as the q8tma kernel streams them).
+ * "auto" (any n): ds_cuda_matmul, the product a caller gets (the summary's
+ * default column).
  * At n >= 16: "mma" passes, "fused", "wgmma" (gemm_wgmma.cu), "wgmcp" (the
  * same with W by 16-byte copies where the copy engine would take it),
  * "wgm128" (the same with blocks of 128 vectors), "wgmnh" (the default
@@ -619,7 +621,7 @@ main(int argc, char **argv)
 							   {"tma128x304", 15}, {"q8tg66", 16}, {"q8txs", 18}, {"wgmma", 19},
 							   {"wgmcp", 20}, {"q8tl1", 21}, {"q8tl2", 22}, {"q8tl3", 23},
 							   {"q8tl0", 24}, {"wgm128", 25}, {"wgmnh", 26}, {"q8mws", 27}, {"q8mfe", 28},
-							   {"q8mib", 29}, {"bulk", 30}};
+							   {"q8mib", 29}, {"bulk", 30}, {"auto", 31}};
 				const bool	tma_type = type != DS_TYPE_F16 && type != DS_TYPE_BF16 &&
 					(type != DS_TYPE_Q6_K || sh.M % 8 == 0);
 
@@ -676,6 +678,9 @@ main(int argc, char **argv)
 													   y + (size_t) b * sh.M, DS_CUDA_F32, sh.M, 0);
 							return rc2;
 						}
+						if (p.kind == 31)	/* what a caller gets: ds_cuda_matmul's choice */
+							return ds_cuda_matmul(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32, sh.K, n, y,
+												  DS_CUDA_F32, sh.M);
 						if (p.kind == 30)
 							return ds_matvec_bulk_launch(ctx, s, wi, type, sh.M, sh.K, x, DS_CUDA_F32,
 														 sh.K, n, y, DS_CUDA_F32, sh.M, bk_grid, bk_stage,
@@ -766,64 +771,61 @@ main(int argc, char **argv)
 		return NULL;
 	};
 
-	printf("\nsmall-batch kernels, %% of copy bandwidth (%.0f GB/s) at n = 1 / 2 / 4 / 8, and t(8) / t(1)\n",
+	/* the kernel a row measured, as one letter; 0 for the references and
+	 * the dispatcher */
+	auto		letter = [] (const std::string &p) -> char {
+		if (p == "mma")
+			return 'm';
+		if (p == "dp4a")
+			return 'd';
+		if (p == "bulk")
+			return 'b';
+		if (p.compare(0, 3, "q8m") == 0)
+			return 'q';
+		if (p.compare(0, 3, "q8t") == 0)
+			return 't';
+		return 0;
+	};
+
+	printf("\nsmall-batch products, %% of copy bandwidth (%.0f GB/s) at n = 1 / 2 / 4 / 8, and t(8) / t(1)\n",
 		   copy_bw / 1e9);
-	printf("%-5s %-13s | %-22s | %-22s | %-22s | %-16s %s\n", "type", "shape", "mma (matvec.cu)",
-		   "dp4a (matvec_dp4a.cu)", "q8mma (matvec_q8mma)", "best", "best t8/t1");
+	printf("%-5s %-13s | %-26s | %-26s\n", "type", "shape", "default (ds_cuda_matmul)",
+		   "best kernel of the run");
 	for (int type : all_types)
 		for (auto &sh : shapes)
 		{
-			char		cell[3][64],
+			char		dcell[64],
 						bcell[64];
-			const char *pn[3] = {"mma", "dp4a", "q8mma"};
-			const Row  *best[4] = {NULL, NULL, NULL, NULL};
+			int			dl = 0,
+						bl = 0;
+			const Row  *d[4] = {NULL, NULL, NULL, NULL},
+					   *best[4] = {NULL, NULL, NULL, NULL};
 			bool		any = false;
-			int			bl = 0,
-						bi16 = 0;
 
-			for (int n : {1, 2, 4, 8})	/* q8mma with 16-row units counts for best */
+			for (int bi = 0; bi < 4; bi++)
 			{
-				const Row  *r = find(type, sh, "q8m16", n);
+				const int	n = 1 << bi;	/* 1, 2, 4, 8 */
 
-				if (r)
-					best[bi16] = r;
-				bi16++;
-			}
-
-			for (int k = 0; k < 3; k++)
-			{
-				int			len = 0,
-							bi = 0;
-				const Row  *r1 = find(type, sh, pn[k], 1),
-						   *r8 = find(type, sh, pn[k], 8);
-
-				cell[k][0] = 0;
-				for (int n : {1, 2, 4, 8})
-				{
-					const Row  *r = find(type, sh, pn[k], n);
-
-					any |= r != NULL;
-					if (r && (!best[bi] || r->t < best[bi]->t))
-						best[bi] = r;
-					bi++;
-					len += snprintf(cell[k] + len, sizeof(cell[k]) - len, "%3.0f%s",
-									r ? r->pct : 0.0, n < 8 ? "/" : "");
-				}
-				snprintf(cell[k] + len, sizeof(cell[k]) - len, " %4.2f",
-						 r1 && r8 ? r8->t / r1->t : 0.0);
+				d[bi] = find(type, sh, "auto", n);
+				for (auto &r : rows)
+					if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.n == n &&
+						letter(r.path) && (!best[bi] || r.t < best[bi]->t))
+						best[bi] = &r;
+				any |= d[bi] != NULL || best[bi] != NULL;
+				dl += snprintf(dcell + dl, sizeof(dcell) - dl, "%3.0f%s", d[bi] ? d[bi]->pct : 0.0,
+							   bi < 3 ? "/" : "");
+				bl += snprintf(bcell + bl, sizeof(bcell) - bl, "%3.0f%c%s", best[bi] ? best[bi]->pct : 0.0,
+							   best[bi] ? letter(best[bi]->path) : '-', bi < 3 ? "/" : "");
 			}
 			if (!any)
 				continue;
-			bcell[0] = 0;
-			for (int i = 0; i < 4; i++)
-				bl += snprintf(bcell + bl, sizeof(bcell) - bl, "%3.0f%c%s", best[i] ? best[i]->pct : 0.0,
-							   !best[i] ? '-' : best[i]->path == "q8m16" ? 's' : best[i]->path[0],
-							   i < 3 ? "/" : "");
-			printf("%-5s %6dx%-6d | %-22s | %-22s | %-22s | %-16s %5.2f\n", ds_type_name(type), sh.M, sh.K,
-				   cell[0], cell[1], cell[2], bcell,
-				   best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
+			snprintf(dcell + dl, sizeof(dcell) - dl, " %4.2f", d[0] && d[3] ? d[3]->t / d[0]->t : 0.0);
+			snprintf(bcell + bl, sizeof(bcell) - bl, " %4.2f",
+					 best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
+			printf("%-5s %6dx%-6d | %-26s | %-26s\n", ds_type_name(type), sh.M, sh.K, dcell, bcell);
 		}
-	printf("(best: m = mma, d = dp4a, q = q8mma, s = q8mma with 16-row units forced)\n");
+	printf("(default: DS_BENCH_PATHS with \"auto\"; best: m = mma, d = dp4a, q = q8mma, t = q8tma, b = bulk,\n"
+		   " any of their variants that ran)\n");
 	if (getenv("DS_BENCH_MLIST"))
 	{
 		printf("\nrows sweep: type M K n path time_us %%copy\n");
@@ -912,7 +914,7 @@ main(int argc, char **argv)
 
 				for (auto &r : rows)
 					if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.n == n &&
-						(!best || r.t < best->t))
+						r.path != "auto" && (!best || r.t < best->t))
 						best = &r;
 				snprintf(cell + strlen(cell), sizeof(cell) - strlen(cell), "%s%4.2f%c",
 						 n == 16 ? "" : "/", best ? best->vs_cublas : 0.0,
