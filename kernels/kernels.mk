@@ -64,7 +64,7 @@ $(KBUILD)/test_kernels_gpu: test/gpu/test_kernels_gpu.cu test/gpu/test_common.h 
 		$(KBUILD)/quant.o deepseek_cuda.so $(CUDA_LIBS) -Xlinker -rpath,'$$ORIGIN/../..'
 
 # the benchmark links the objects, for the launchers' tuning knobs
-$(KBUILD)/bench_kernels: test/gpu/bench_kernels.cu test/gpu/test_common.h $(KERNEL_OBJS)
+$(KBUILD)/bench_kernels: test/gpu/bench_kernels.cu test/gpu/bench_summary.h test/gpu/test_common.h $(KERNEL_OBJS)
 	$(NVCC) $(NVCC_FLAGS) -Itest/gpu -o $@ $< $(KERNEL_OBJS) $(CUDA_LIBS)
 
 gpu-test: $(KBUILD)/test_kernels_gpu
@@ -100,7 +100,7 @@ $(KBUILD)/ref/%.o: kernels/ref/%.c kernels/ref/kernels_ref.h src/engine/quant.h
 
 # CPU half of the kernel tests: builds and runs without CUDA.
 KTEST_CXX ?= g++
-$(KBUILD)/test_kernels_cpu: test/gpu/test_kernels_cpu.cpp test/gpu/test_common.h \
+$(KBUILD)/test_kernels_cpu: test/gpu/test_kernels_cpu.cpp test/gpu/test_common.h test/gpu/bench_summary.h \
 		kernels/qblock.cuh kernels/q8dot.cuh kernels/split.cuh $(KERNEL_REF_OBJS) $(KBUILD)/quant.o
 	$(KTEST_CXX) -std=c++17 -O2 -Wall -Wextra -Werror -Isrc/engine -Ikernels -Ikernels/ref \
 		-Itest/gpu -o $@ $< $(KERNEL_REF_OBJS) $(KBUILD)/quant.o -lm

@@ -63,6 +63,7 @@
 #include "gemm_fused.cuh"
 #include "gemm_wgmma.cuh"
 #include "matvec.cuh"
+#include "bench_summary.h"
 #include "test_common.h"
 #include "trace.cuh"
 
@@ -447,20 +448,7 @@ copy_bandwidth(cudaStream_t s, double *memcpy_bw, double *kernel_bw)
 	return std::max(*memcpy_bw, *kernel_bw);
 }
 
-struct Row
-{
-	std::string type,
-				shape,
-				path;
-	int			M,
-				K,
-				n;
-	double		t,
-				gbs,
-				pct,
-				tflops,
-				vs_cublas;
-};
+typedef BenchRow Row;
 
 int
 main(int argc, char **argv)
@@ -771,61 +759,16 @@ main(int argc, char **argv)
 		return NULL;
 	};
 
-	/* the kernel a row measured, as one letter; 0 for the references and
-	 * the dispatcher */
-	auto		letter = [] (const std::string &p) -> char {
-		if (p == "mma")
-			return 'm';
-		if (p == "dp4a")
-			return 'd';
-		if (p == "bulk")
-			return 'b';
-		if (p.compare(0, 3, "q8m") == 0)
-			return 'q';
-		if (p.compare(0, 3, "q8t") == 0)
-			return 't';
-		return 0;
-	};
+	{
+		std::vector<std::string> tn;
+		std::vector<std::pair<int, int>> sm;
 
-	printf("\nsmall-batch products, %% of copy bandwidth (%.0f GB/s) at n = 1 / 2 / 4 / 8, and t(8) / t(1)\n",
-		   copy_bw / 1e9);
-	printf("%-5s %-13s | %-26s | %-26s\n", "type", "shape", "default (ds_cuda_matmul)",
-		   "best kernel of the run");
-	for (int type : all_types)
+		for (int type : all_types)
+			tn.push_back(ds_type_name(type));
 		for (auto &sh : shapes)
-		{
-			char		dcell[64],
-						bcell[64];
-			int			dl = 0,
-						bl = 0;
-			const Row  *d[4] = {NULL, NULL, NULL, NULL},
-					   *best[4] = {NULL, NULL, NULL, NULL};
-			bool		any = false;
-
-			for (int bi = 0; bi < 4; bi++)
-			{
-				const int	n = 1 << bi;	/* 1, 2, 4, 8 */
-
-				d[bi] = find(type, sh, "auto", n);
-				for (auto &r : rows)
-					if (r.type == ds_type_name(type) && r.M == sh.M && r.K == sh.K && r.n == n &&
-						letter(r.path) && (!best[bi] || r.t < best[bi]->t))
-						best[bi] = &r;
-				any |= d[bi] != NULL || best[bi] != NULL;
-				dl += snprintf(dcell + dl, sizeof(dcell) - dl, "%3.0f%s", d[bi] ? d[bi]->pct : 0.0,
-							   bi < 3 ? "/" : "");
-				bl += snprintf(bcell + bl, sizeof(bcell) - bl, "%3.0f%c%s", best[bi] ? best[bi]->pct : 0.0,
-							   best[bi] ? letter(best[bi]->path) : '-', bi < 3 ? "/" : "");
-			}
-			if (!any)
-				continue;
-			snprintf(dcell + dl, sizeof(dcell) - dl, " %4.2f", d[0] && d[3] ? d[3]->t / d[0]->t : 0.0);
-			snprintf(bcell + bl, sizeof(bcell) - bl, " %4.2f",
-					 best[0] && best[3] ? best[3]->t / best[0]->t : 0.0);
-			printf("%-5s %6dx%-6d | %-26s | %-26s\n", ds_type_name(type), sh.M, sh.K, dcell, bcell);
-		}
-	printf("(default: DS_BENCH_PATHS with \"auto\"; best: m = mma, d = dp4a, q = q8mma, t = q8tma, b = bulk,\n"
-		   " any of their variants that ran)\n");
+			sm.push_back({sh.M, sh.K});
+		bench_small_summary(stdout, rows, tn, sm, copy_bw);
+	}
 	if (getenv("DS_BENCH_MLIST"))
 	{
 		printf("\nrows sweep: type M K n path time_us %%copy\n");

@@ -21,6 +21,7 @@
  *     instruction's k order, each A fragment register at the k the
  *     instruction gives it, weights formed as s (A - OFF) + c' in bf16
  *     from the scale table, against the reference product.
+ *  6. The benchmark's small-batch summary (bench_summary.h) on made-up rows.
  *
  * Ends with "kernels-test-cpu: N passed, M failed" and exits 1 on failure.
  */
@@ -30,6 +31,7 @@
 #include "qblock.cuh"
 #include "q8dot.cuh"
 #include "split.cuh"
+#include "bench_summary.h"
 #include "kernels_ref.h"
 #include "test_common.h"
 
@@ -1639,6 +1641,53 @@ test_f16_shift(Tally &tl)
 			 "where s is not clamped, 2^s and 2^-s normal; 0, NaN, inf keep s = 0: %d wrong", cases, bad);
 }
 
+/*
+ * bench_summary.h on made-up rows: the default column from path "auto"
+ * only, the best column from the kernels only (a reference that reads the
+ * same bytes faster, and the default itself, never count), variants
+ * under their kernel's letter, empty cells and t(8) / t(1) of each, and no
+ * line for a type without rows.
+ */
+static void
+test_bench_summary(Tally &tl)
+{
+	auto		row = [] (const char *path, int n, double us, double pct) {
+		return BenchRow{"Q4_0", "1.5B attn_q/o", path, 1536, 1536, n, us * 1e-6, 0.0, pct, 0.0, 0.0};
+	};
+	const std::vector<BenchRow> rows = {
+		row("auto", 1, 4.0, 10.0), row("dp4a", 1, 3.0, 13.3), row("q8tma", 1, 3.5, 11.4),
+		row("read", 1, 1.0, 40.0), row("tma64x576", 1, 1.1, 38.0),
+		row("auto", 2, 4.4, 9.1), row("bulk", 2, 3.2, 12.5), row("q8mma", 2, 4.1, 9.8),
+		row("auto", 8, 5.0, 8.0), row("q8tma", 8, 4.5, 8.9), row("q8tg66", 8, 4.0, 10.0),
+		row("auto", 1, 2.0, 20.0),	/* another shape's row must not count: */
+	};
+	std::vector<BenchRow> r2 = rows;
+
+	r2.back().M = 3584;
+	r2.back().K = 3584;
+
+	char	   *buf = NULL;
+	size_t		len = 0;
+	FILE	   *f = open_memstream(&buf, &len);
+
+	bench_small_summary(f, r2, {"Q4_0", "Q8_0"}, {{1536, 1536}, {3584, 18944}}, 4.2e12);
+	fclose(f);
+
+	const std::string out(buf, len);
+	const char *want = "Q4_0    1536x1536   |  10/  9/  0/  8 1.25       |  13d/ 12b/  0-/ 10t 1.33";
+
+	free(buf);
+	tl.check(out.find(want) != std::string::npos, "bench summary: default and best cells of a shape");
+	tl.check(out.find("Q8_0") == std::string::npos && out.find("18944") == std::string::npos,
+			 "bench summary: no line without rows");
+	tl.check(out.find("4200 GB/s") != std::string::npos, "bench summary: the copy bandwidth in the header");
+	tl.check(bench_letter("q8m16") == 'q' && bench_letter("q8tl2") == 't' && bench_letter("read") == 0 &&
+			 bench_letter("auto") == 0 && bench_letter("cublas") == 0 && bench_letter("tma16x2048") == 0,
+			 "bench summary: kernel letters");
+	if (out.find(want) == std::string::npos)
+		printf("%s", out.c_str());
+}
+
 int
 main(void)
 {
@@ -1667,6 +1716,7 @@ main(void)
 	test_bulk_plan(rng, tl);
 	test_residue_boxes(rng, tl);
 	test_f16_shift(tl);
+	test_bench_summary(tl);
 #define WGEMU(T) test_wgmma_emulated<T>(rng, tl, 19, 2 * Q<T>::TILE_K + (ds_type_info(T)->block_elems == 32 ? 96 : 0), 3);
 	DSQ_FOR_EACH_TYPE(WGEMU)
 	printf("kernels-test-cpu: %d passed, %d failed\n", tl.passed, tl.failed);
