@@ -466,13 +466,7 @@ k_q8tma(const __grid_constant__ CUtensorMap tm, TArgs a)
 			}
 			else
 			{
-				unsigned	last = 0;
-
-				__syncwarp();
-				if (lane == 0)
-					last = atomicAdd(arrived, 1u) == (unsigned) (cl - cf);
-				last = __shfl_sync(0xffffffffu, last, 0);
-				if (!last)
+				if (!ds_warp_arrive_last(arrived, 0, (unsigned) (cl - cf + 1), lane))
 				{
 					float	   *pp = pslot(me);
 
@@ -787,6 +781,15 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 											 lag < 0 ? 1 : lag);
 		}
 	}
+	/* by default at most 2 steps per block on their way (H200, 2026-11-29,
+	 * against the whole ring of 4: the 7B FFN shapes 3-8% faster at 1 and
+	 * 8 vectors, e.g. Q4_0 18944x3584 n = 1 18.0 -> 17.3 us, Q4_K
+	 * 3584x18944 n = 8 22.9 -> 21.1, Q5_K 25.4 -> 23.9; the 1.5B shapes
+	 * and 152064x1536 0-3% faster; 152064x3584 within 1% except Q6_K and
+	 * Q8_0, 1-3% slower there, which keep the whole ring); 1 with 4-tile
+	 * steps (above) */
+	if (lag < 0)
+		lag = (T == DS_TYPE_Q6_K || T == DS_TYPE_Q8_0) && (long) M * K >= (1L << 29) ? 0 : 2;
 	/* one vector on the output projections (M >= 65536): 16 rows per warp
 	 * in 2-tile steps, x not staged, two blocks per multiprocessor (64-row
 	 * blocks: 152064 rows are 9 whole ones per block).  H200, 2026-11-29,
@@ -797,22 +800,12 @@ q8tma_type(ds_cuda_context *ctx, cudaStream_t stream, const void *w, int M, int 
 	 * against 99.4-100.0, Q4_K 81.4 against 83.1, Q5_K 98.2 against 99.0.
 	 * Q8_0 keeps its default (1-3% slower so), and 18944x3584 too (14-50%
 	 * slower). */
-	if constexpr (T == DS_TYPE_Q4_0 || T == DS_TYPE_Q4_1 || T == DS_TYPE_Q5_0 || T == DS_TYPE_Q4_K ||
-				  T == DS_TYPE_Q5_K)
+	if constexpr (T != DS_TYPE_Q6_K && T != DS_TYPE_Q8_0)
 	{
 		if (n == 1 && M >= 65536 && sc == 0 && xs < 0 && mt == 0 && grid == 0)
 			return q8tma_sc<T, 2, false>(ctx, stream, w, M, K, x, x_bf16, ldx, n, y, y_bf16, ldy, 1,
-										 2 * ctx->sm_count, lag < 0 ? 2 : lag);
+										 2 * ctx->sm_count, lag);
 	}
-	/* by default at most 2 steps per block on their way (H200, 2026-11-29,
-	 * against the whole ring of 4: the 7B FFN shapes 3-8% faster at 1 and
-	 * 8 vectors, e.g. Q4_0 18944x3584 n = 1 18.0 -> 17.3 us, Q4_K
-	 * 3584x18944 n = 8 22.9 -> 21.1, Q5_K 25.4 -> 23.9; the 1.5B shapes
-	 * and 152064x1536 0-3% faster; 152064x3584 within 1% except Q6_K and
-	 * Q8_0, 1-3% slower there, which keep the whole ring); 1 with 4-tile
-	 * steps (above) */
-	if (lag < 0)
-		lag = (T == DS_TYPE_Q6_K || T == DS_TYPE_Q8_0) && (long) M * K >= (1L << 29) ? 0 : 2;
 	if (xs < 0)
 		xs = sc == 0 && T != DS_TYPE_Q8_0;
 	if (xs)						/* x staged through the copy engine: 2 tiles per step */
