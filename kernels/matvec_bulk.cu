@@ -55,15 +55,8 @@ constexpr int BARS = DS_BULK_BARS;
 
 struct BArgs : Q8XArgs
 {
-	int			sr,				/* rows per stage */
-				ns,				/* stages in the ring */
-				sbytes,			/* a stage's room: sr rb + 32 rounded to 16 */
-				lag,			/* > 0: at most lag stages asked for and not landed */
-				probe,			/* 1: the weights only (no arithmetic), for the benchmark */
-				G,				/* segments per row */
-				slots,			/* row slots in use */
-				xoff,			/* shared memory: x, then the ring */
-				roff;
+	DsBulkPlan	p;				/* stages, ring, lag, segments, shared memory (split.cuh) */
+	int			probe;			/* 1: the weights only (no arithmetic), for the benchmark */
 };
 
 
@@ -71,24 +64,24 @@ struct BArgs : Q8XArgs
 __device__ void
 copy_lane(const BArgs &a, uint8_t *ring, uint32_t full, uint32_t empty, int r0, int r1)
 {
-	const int	nst = (r1 - r0 + a.sr - 1) / a.sr;
+	const int	nst = (r1 - r0 + a.p.sr - 1) / a.p.sr;
 	const size_t wend16 = a.wbytes & ~(size_t) 15;
 
 	for (int i = 0; i < nst; i++)
 	{
-		const int	buf = i % a.ns;
-		const int	ra = r0 + i * a.sr,
-					re = min(ra + a.sr, r1);
+		const int	buf = i % a.p.ns;
+		const int	ra = r0 + i * a.p.sr,
+					re = min(ra + a.p.sr, r1);
 		const size_t s = (size_t) ra * a.rb,
 					e = (size_t) re * a.rb;
 		const size_t c0 = s & ~(size_t) 15;
 		size_t		c1 = (e + 15) & ~(size_t) 15;
-		uint8_t    *dst = ring + (size_t) buf * a.sbytes;
+		uint8_t    *dst = ring + (size_t) buf * a.p.sbytes;
 
-		if (i >= a.ns)
-			mbar_wait(empty + 8 * buf, ((i / a.ns) - 1) & 1);
-		if (a.lag > 0 && i >= a.lag)	/* at most lag stages on their way */
-			mbar_wait(full + 8 * ((i - a.lag) % a.ns), ((i - a.lag) / a.ns) & 1);
+		if (i >= a.p.ns)
+			mbar_wait(empty + 8 * buf, ((i / a.p.ns) - 1) & 1);
+		if (a.p.lag > 0 && i >= a.p.lag)	/* at most lag stages on their way */
+			mbar_wait(full + 8 * ((i - a.p.lag) % a.p.ns), ((i - a.p.lag) / a.p.ns) & 1);
 		if (c1 > wend16)
 		{
 			/* the tensor's last bytes (fewer than 16): not past its end */
@@ -99,7 +92,7 @@ copy_lane(const BArgs &a, uint8_t *ring, uint32_t full, uint32_t empty, int r0, 
 		mbar_arrive_expect_tx(full + 8 * buf, (uint32_t) (c1 - c0));
 		if (c1 > c0)
 			bulk_copy(smem_u32(dst), a.w + c0, (uint32_t) (c1 - c0), full + 8 * buf);
-		if (i == a.ns - 1 || i == nst - 1)
+		if (i == a.p.ns - 1 || i == nst - 1)
 			grid_dependents_launch();
 	}
 }
@@ -152,12 +145,10 @@ piece_dot(const BArgs &a, const uint8_t *rowp, int pc, const uint8_t *xs, const 
 			if (b >= a.nb)
 				break;
 
-			const int	e = b * a.K + 32 * pc;	/* x-block 8 t + j of vector b */
-			const uint4 x0 = *(const uint4 *) (xs + e),
-						x1 = *(const uint4 *) (xs + e + 16);
-			const int2	mm = xms[e / 32];
-			const uint32_t xw[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-			const dsq8::XMeta xm = xmeta_of(mm);
+			uint32_t	xw[8];
+			dsq8::XMeta xm;
+
+			xblock_of<false>(xs, xms, b * a.K + 32 * pc, xw, xm);	/* x-block 8 t + j of vector b */
 
 			acc[b] += dsq8::dot<T>(pq, xw, xm);
 		}
@@ -175,15 +166,15 @@ k_matvec_bulk(BArgs a)
 				empty = full + 8 * NS_MAX;
 	int		   *cnt = (int *) (smem + BARS);	/* [SLOTS] arrivals of a row's segments */
 	float	   *part = (float *) (smem + BARS + 4 * SLOTS);	/* [SLOTS][G][NB] */
-	uint8_t    *xs = smem + a.xoff;		/* int8 x [NB][K], then int2 meta [NB][K / 32] */
+	uint8_t    *xs = smem + a.p.xoff;		/* int8 x [NB][K], then int2 meta [NB][K / 32] */
 	const int2 *xms = (const int2 *) (xs + a.nb * a.K);
-	uint8_t    *ring = smem + a.roff;
+	uint8_t    *ring = smem + a.p.roff;
 	const int	r0 = ds_bulk_row_of(blockIdx.x, gridDim.x, a.M),
 				r1 = ds_bulk_row_of(blockIdx.x + 1, gridDim.x, a.M);
 
 	if (threadIdx.x == 0)
 	{
-		for (int i = 0; i < a.ns; i++)
+		for (int i = 0; i < a.p.ns; i++)
 		{
 			mbar_init(full + 8 * i, 1);
 			mbar_init(empty + 8 * i, BW);
@@ -213,10 +204,10 @@ k_matvec_bulk(BArgs a)
 		asm volatile("bar.sync 1, %0;\n" :: "n"(BW * 32) : "memory");
 	}
 
-	const int	nv = (r1 - r0) * a.G,	/* (row, segment) units of this block */
-				nst = (r1 - r0 + a.sr - 1) / a.sr;
+	const int	nv = (r1 - r0) * a.p.G,	/* (row, segment) units of this block */
+				nst = (r1 - r0 + a.p.sr - 1) / a.p.sr;
 	const int	np = a.nt * 8,			/* pieces per row */
-				sp = np / a.G;			/* pieces per segment (the last takes the rest) */
+				sp = np / a.p.G;			/* pieces per segment (the last takes the rest) */
 
 	/*
 	 * Every warp visits every stage in order: waits for it to land, takes
@@ -228,18 +219,18 @@ k_matvec_bulk(BArgs a)
 
 	for (int i = 0; i < nst; i++)
 	{
-		const int	buf = i % a.ns,
-					vend = min((i + 1) * a.sr * a.G, nv);
-		const uint8_t *st = ring + buf * a.sbytes + (int) (((size_t) (r0 + i * a.sr) * a.rb) & 15);
+		const int	buf = i % a.p.ns,
+					vend = min((i + 1) * a.p.sr * a.p.G, nv);
+		const uint8_t *st = ring + buf * a.p.sbytes + (int) (((size_t) (r0 + i * a.p.sr) * a.rb) & 15);
 
-		mbar_wait(full + 8 * buf, (i / a.ns) & 1);
+		mbar_wait(full + 8 * buf, (i / a.p.ns) & 1);
 		for (; v < vend; v += BW)
 		{
-			const int	rl = v / a.G,	/* row within the block */
-						sg = v - rl * a.G;
-			const uint8_t *rowp = st + (rl - i * a.sr) * (int) a.rb;
+			const int	rl = v / a.p.G,	/* row within the block */
+						sg = v - rl * a.p.G;
+			const uint8_t *rowp = st + (rl - i * a.p.sr) * (int) a.rb;
 			const int	p0 = sg * sp,
-						p1 = sg == a.G - 1 ? np : p0 + sp;
+						p1 = sg == a.p.G - 1 ? np : p0 + sp;
 			float		acc[NB];
 
 #pragma unroll
@@ -267,7 +258,7 @@ k_matvec_bulk(BArgs a)
 				acc[b] = ds_warp_sum(acc[b]);	/* a fixed butterfly */
 			if (lane != 0)
 				continue;
-			if (a.G == 1)
+			if (a.p.G == 1)
 			{
 #pragma unroll
 				for (int b = 0; b < NB; b++)
@@ -277,14 +268,14 @@ k_matvec_bulk(BArgs a)
 			}
 
 			/* segments of a row: the last to arrive adds them in order */
-			const int	sl = rl % a.slots;
-			float	   *pp = part + sl * a.G * NB;
+			const int	sl = rl % a.p.slots;
+			float	   *pp = part + sl * a.p.G * NB;
 
 #pragma unroll
 			for (int b = 0; b < NB; b++)
 				pp[sg * NB + b] = acc[b];
 			__threadfence_block();
-			if (atomicAdd(&cnt[sl], 1) == a.G - 1)
+			if (atomicAdd(&cnt[sl], 1) == a.p.G - 1)
 			{
 				__threadfence_block();
 #pragma unroll
@@ -292,7 +283,7 @@ k_matvec_bulk(BArgs a)
 				{
 					float		t = 0.0f;
 
-					for (int g = 0; g < a.G; g++)
+					for (int g = 0; g < a.p.G; g++)
 						t += ((volatile float *) pp)[g * NB + b];
 					if (b < a.nb)
 						ds_store_act(a.y, (size_t) b * a.ldy + r0 + rl, t, a.y_bf16);
@@ -310,29 +301,20 @@ k_matvec_bulk(BArgs a)
 template <int T, int NB>
 int
 launch(ds_cuda_context *ctx, cudaStream_t stream, BArgs a, const void *x, int x_bf16, int ldx,
-	   int grid, int stage_bytes, int ring_bytes)
+	   int grid, int stage_bytes, int ring_bytes, int lag)
 {
 	using TT = dsq8::Tile<T>;
 	static int	smem_set = 0;
-	DsBulkPlan	p;
 
 	a.nt = a.K / TT::K;
 	DS_REQUIRE(ds_bulk_plan(a.M, (long) a.rb, a.K, a.nt, a.nb, TT::FLOAT, ctx->sm_count, grid, stage_bytes,
-							ring_bytes, a.lag, &p), DS_CUDA_ERR_UNSUPPORTED,
+							ring_bytes, lag, &a.p), DS_CUDA_ERR_UNSUPPORTED,
 			   "the bulk product needs x and two stages of one row in shared memory");
-	a.sr = p.sr;
-	a.ns = p.ns;
-	a.sbytes = p.sbytes;
-	a.lag = p.lag;
-	a.G = p.G;
-	a.slots = p.slots;
-	a.xoff = p.xoff;
-	a.roff = p.roff;
 	DS_CUDA_CHECK(ds_set_smem(k_matvec_bulk<T, NB>, DS_BULK_SMEM_MAX, &smem_set));
 	DS_TRY(prep_x_launch<TT::FLOAT>(ctx, stream, x, x_bf16, ldx, a.K, a.nb, &a.xq, &a.xm));
 	DS_REQUIRE(TT::FLOAT || (const uint8_t *) a.xm == a.xq + a.nb * a.K, DS_CUDA_ERR_CUDA,
 			   "the quantized x is not one array");
-	DS_CUDA_CHECK(ds_launch_pdl(k_matvec_bulk<T, NB>, p.grid, 32 * (BW + 1), p.smem, stream, a));
+	DS_CUDA_CHECK(ds_launch_pdl(k_matvec_bulk<T, NB>, a.p.grid, 32 * (BW + 1), a.p.smem, stream, a));
 	return DS_CUDA_OK;
 }
 
@@ -349,7 +331,6 @@ ds_matvec_bulk_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, 
 	DS_TRY(ds_matmul_check(ctx, w, wtype, M, K, x, xtype, ldx, n, y, ytype, ldy, 2));
 	DS_REQUIRE(K % 256 == 0, DS_CUDA_ERR_UNSUPPORTED, "the bulk product needs K % 256 == 0");
 	q8x_args_set(a, w, wtype, M, K, n, y, ytype, ldy);
-	a.lag = lag;
 	a.probe = probe;
 
 	const int	xb = xtype == DS_CUDA_BF16;
@@ -358,8 +339,8 @@ ds_matvec_bulk_launch(ds_cuda_context *ctx, cudaStream_t stream, const void *w, 
 	{
 #define B_CASE(T) \
 		case T: \
-			return n == 1 ? launch<T, 1>(ctx, stream, a, x, xb, ldx, grid, stage_bytes, ring_bytes) : \
-				launch<T, 2>(ctx, stream, a, x, xb, ldx, grid, stage_bytes, ring_bytes);
+			return n == 1 ? launch<T, 1>(ctx, stream, a, x, xb, ldx, grid, stage_bytes, ring_bytes, lag) : \
+				launch<T, 2>(ctx, stream, a, x, xb, ldx, grid, stage_bytes, ring_bytes, lag);
 		DSQ_FOR_EACH_TYPE(B_CASE)
 #undef B_CASE
 	}

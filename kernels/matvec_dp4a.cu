@@ -205,13 +205,10 @@ compute_step(const DArgs &a, const uint8_t *stage, int job, int step, int lane,
 				if (b >= a.nb)
 					break;
 
-				const size_t e = (size_t) b * a.K + (size_t) t * 256 + 32 * j;
-				const uint4 *xp = (const uint4 *) (a.xq + e);
-				const uint4 x0 = __ldg(xp),
-							x1 = __ldg(xp + 1);
-				const int2	mm = __ldg(a.xm + e / 32);
-				const uint32_t xw[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-				const dsq8::XMeta xm = xmeta_of(mm);
+				uint32_t	xw[8];
+				dsq8::XMeta xm;
+
+				xblock_of<true>(a.xq, a.xm, (size_t) b * a.K + (size_t) t * 256 + 32 * j, xw, xm);
 
 #pragma unroll
 				for (int r = 0; r < C::R; r++)

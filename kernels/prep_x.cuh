@@ -100,6 +100,29 @@ xmeta_of(int2 mm)
 	return {__int_as_float(mm.x), s0, s1, s0 + s1};
 }
 
+/* x-block e of the quantized x (int8 at xq + e, 16-byte aligned; its
+ * record at xm[e / 32]) as the words and meta dsq8::dot() takes, through
+ * the read-only path (RO) or plain loads (shared memory) */
+template <bool RO, typename I>
+__device__ __forceinline__ void
+xblock_of(const uint8_t *xq, const int2 *xm, I e, uint32_t (&xw)[8], dsq8::XMeta &m)
+{
+	const uint4 *xp = (const uint4 *) (xq + e);
+	const uint4 x0 = RO ? __ldg(xp) : xp[0],
+				x1 = RO ? __ldg(xp + 1) : xp[1];
+	const int2	mm = RO ? __ldg(xm + e / 32) : xm[e / 32];
+
+	xw[0] = x0.x;
+	xw[1] = x0.y;
+	xw[2] = x0.z;
+	xw[3] = x0.w;
+	xw[4] = x1.x;
+	xw[5] = x1.y;
+	xw[6] = x1.z;
+	xw[7] = x1.w;
+	m = xmeta_of(mm);
+}
+
 /* f32 x of a piece of a 128-element tile, xp at its element 8j
  * (dsq8::piece_f's order: 8j .. 8j+7 and 64+8j .. 64+8j+7), through the
  * read-only path */
