@@ -116,8 +116,8 @@ DS_CUDA_API int			ds_cuda_context_sm_count(const ds_cuda_context *ctx);
  * n, the wgmma GEMM (quantized weights of 2^25 elements or more on a
  * compute capability 9.0 GPU), the fused dequantize-and-multiply
  * tensor-core GEMM or cuBLAS (quantized weights dequantized into a bf16
- * scratch first, F16 and BF16 weights in place).  See docs/kernels.md for
- * the crossovers.
+ * scratch first, F16 and BF16 weights in place).  The crossovers and their
+ * measurements are in kernels/matmul.cu, the figures in docs/kernels.md.
  */
 DS_CUDA_API int			ds_cuda_matmul(ds_cuda_context *ctx, ds_cuda_stream stream,
 						   const void *w, int wtype, int M, int K,
