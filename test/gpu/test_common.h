@@ -143,6 +143,45 @@ random_weights(int type, int M, int K, Rng &r)
 	return w;
 }
 
+/*
+ * What the int8 rounding of x (scale d per 32-element block, |x - q d| <=
+ * d / 2) can cost each output of W x at worst: bound[b M + m] = sum_k
+ * |w[m][k]| d[b][k / 32] / 2, with (K + 31) / 32 scales per vector in d.
+ * With x (ldx apart), mag[b M + m] = sum_k |w[m][k] x[b][k]| as well.
+ */
+static inline void
+int8x_rounding_bounds(int type, const uint8_t *w, int M, int K, const float *d, int n,
+					  const float *x, int ldx, std::vector<double> &bound, std::vector<double> *mag)
+{
+	const int	nblk = (K + 31) / 32;
+	const size_t rb = ds_row_size(type, K);
+	std::vector<float> wr(K);
+
+	bound.assign((size_t) n * M, 0.0);
+	if (mag)
+		mag->assign((size_t) n * M, 0.0);
+	for (int m = 0; m < M; m++)
+	{
+		ds_dequantize_row(type, w + (size_t) m * rb, wr.data(), K);
+		for (int b = 0; b < n; b++)
+		{
+			const float *db = d + (size_t) b * nblk;
+			double		s = 0.0,
+						a = 0.0;
+
+			for (int k = 0; k < K; k++)
+			{
+				s += fabs(wr[k]) * db[k / 32] * 0.5;
+				if (mag)
+					a += fabs((double) wr[k] * x[(size_t) b * ldx + k]);
+			}
+			bound[(size_t) b * M + m] = s;
+			if (mag)
+				(*mag)[(size_t) b * M + m] = a;
+		}
+	}
+}
+
 /* ||a - b|| / ||b||, NaN or an infinite value in a counts as a failure (inf) */
 static inline double
 rel_err(const float *a, const float *b, size_t n)

@@ -468,26 +468,16 @@ test_q8_emulated(Rng &rng, Tally &tl, int M, int K, int n)
 		 * any draw, where a relative error over a few outputs can exceed a
 		 * fixed tolerance by chance (a misplaced piece or scale is off by
 		 * the size of the output, far beyond it) */
-		std::vector<float> wr(K);
+		std::vector<float> d(xm.size());
+		std::vector<double> bound,
+					mag;
 		int			over = 0;
 
-		for (int m = 0; m < M; m++)
-		{
-			ds_dequantize_row(T, w.data() + (size_t) m * rb, wr.data(), K);
-			for (int b = 0; b < n; b++)
-			{
-				double		bound = 0.0,
-							mag = 0.0;
-
-				for (int k = 0; k < K; k++)
-				{
-					bound += fabs(wr[k]) * xm[((size_t) b * K + k) / 32].d * 0.5;
-					mag += fabs((double) wr[k] * x[(size_t) b * K + k]);
-				}
-				over += fabs((double) got[(size_t) b * M + m] - f32ref[(size_t) b * M + m]) >
-					bound * (1 + 1e-5) + 1e-5 * mag;
-			}
-		}
+		for (size_t i = 0; i < xm.size(); i++)
+			d[i] = xm[i].d;
+		int8x_rounding_bounds(T, w.data(), M, K, d.data(), n, x.data(), K, bound, &mag);
+		for (size_t i = 0; i < bound.size(); i++)
+			over += fabs((double) got[i] - f32ref[i]) > bound[i] * (1 + 1e-5) + 1e-5 * mag[i];
 		tl.check(over == 0, "dp4a %-5s int8 x vs f32 x: %d of %d outputs beyond x's rounding (rel err %.2e)",
 				 ds_type_name(T), over, M * n, ef);
 	}

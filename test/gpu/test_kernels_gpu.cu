@@ -262,31 +262,23 @@ test_product(int type, int M, int K, int n, Path path, bool xbf16, bool ybf16, i
 		 * (d(k): the scale of k's 32-element block of x), plus the
 		 * rounding allowed against the int8-x reference.
 		 */
-		std::vector<float> wrow(K),
-					xq8(K);
+		const int	nblk = (K + 31) / 32;
+		std::vector<float> d((size_t) n * nblk);
 		std::vector<int8_t> q(K);
-		std::vector<int32_t> s16(K / 16 + 2);
+		std::vector<int32_t> s16(2 * nblk);
+		std::vector<double> bound;
 		double		worst = 0,
 					amax = 0;
 
 		for (float v : r32)
 			amax = std::max(amax, (double) fabsf(v));
 		for (int b = 0; b < n; b++)
-		{
-			ds_ref_quantize_q8(xr.data() + (size_t) b * ldx, K, q.data(), xq8.data(), s16.data());
-			for (int m = 0; m < M; m++)
-			{
-				int32_t		id = m;
-				double		bound = 0;
-				size_t		i = (size_t) b * M + m;
-
-				ds_ref_embed(w.data(), type, M, K, &id, 1, wrow.data());
-				for (int k = 0; k < K; k++)
-					bound += fabs((double) wrow[k]) * xq8[k / 32];
-				bound = 0.5 * bound * 1.001 + (ybf16 ? 6e-3 : 2e-5) * amax;
-				worst = std::max(worst, fabs((double) g[i] - r32[i]) / bound);
-			}
-		}
+			ds_ref_quantize_q8(xr.data() + (size_t) b * ldx, K, q.data(), d.data() + (size_t) b * nblk,
+							   s16.data());
+		int8x_rounding_bounds(type, w.data(), M, K, d.data(), n, nullptr, 0, bound, nullptr);
+		for (size_t i = 0; i < bound.size(); i++)
+			worst = std::max(worst, fabs((double) g[i] - r32[i]) /
+							 (bound[i] * 1.001 + (ybf16 ? 6e-3 : 2e-5) * amax));
 		tl.check(worst <= 1.0, "%-6s %-5s M=%-5d K=%-5d n=%-3d: rel err %.2e vs f32-x reference, "
 				 "worst output at %.2f of its int8-x rounding bound", path_name[path], ds_type_name(type),
 				 M, K, n, rel_err(g.data(), r32.data(), g.size()), worst);
